@@ -1,0 +1,247 @@
+"""SQL implementations of the account ports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from videoflix.adapters.db.models import OneTimeTokenModel, OutboxEmailModel, RefreshTokenModel, UserModel
+from videoflix.domain.accounts.model import (
+    GENERIC_INPUT_ERROR,
+    ClaimedEmail,
+    EmailMessage,
+    OneTimeToken,
+    RefreshTokenRecord,
+    RotationOutcome,
+    TokenPurpose,
+    User,
+)
+from videoflix.domain.accounts.service import DuplicateEmail
+
+
+def _user(row: UserModel) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+        is_active=row.is_active,
+        is_staff=row.is_staff,
+        password_changed_at=row.password_changed_at,
+    )
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, user: User) -> User:
+        row = UserModel(
+            email=user.email,
+            password_hash=user.password_hash,
+            created_at=user.created_at,
+            is_active=user.is_active,
+            is_staff=user.is_staff,
+            password_changed_at=user.password_changed_at,
+        )
+        self._session.add(row)
+        try:
+            await self._session.flush()
+        except IntegrityError as error:  # a concurrent registration of the same email won the race
+            raise DuplicateEmail(GENERIC_INPUT_ERROR) from error
+        return _user(row)
+
+    async def get(self, user_id: int) -> User | None:
+        row = await self._session.get(UserModel, user_id)
+        return _user(row) if row else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = await self._session.scalar(select(UserModel).where(UserModel.email == email))
+        return _user(row) if row else None
+
+    async def activate(self, user_id: int) -> None:
+        await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(is_active=True))
+
+    async def set_password(self, user_id: int, password_hash: str, changed_at: datetime | None) -> None:
+        await self._session.execute(
+            update(UserModel)
+            .where(UserModel.id == user_id)
+            .values(password_hash=password_hash, password_changed_at=changed_at)
+        )
+
+    async def set_staff(self, user_id: int, is_staff: bool) -> None:
+        await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(is_staff=is_staff))
+
+
+class SqlOneTimeTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, token: OneTimeToken) -> None:
+        self._session.add(
+            OneTimeTokenModel(
+                token_hash=token.token_hash,
+                user_id=token.user_id,
+                purpose=token.purpose.value,
+                expires_at=token.expires_at,
+                used_at=token.used_at,
+            )
+        )
+        await self._session.flush()
+
+    async def get(self, token_hash: str) -> OneTimeToken | None:
+        row = await self._session.get(OneTimeTokenModel, token_hash)
+        if row is None:
+            return None
+        return OneTimeToken(
+            token_hash=row.token_hash,
+            user_id=row.user_id,
+            purpose=TokenPurpose(row.purpose),
+            expires_at=row.expires_at,
+            used_at=row.used_at,
+        )
+
+    async def consume(self, token_hash: str, now: datetime) -> bool:
+        result = await self._session.execute(
+            update(OneTimeTokenModel)
+            .where(
+                OneTimeTokenModel.token_hash == token_hash,
+                OneTimeTokenModel.used_at.is_(None),
+                OneTimeTokenModel.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        return result.rowcount == 1
+
+    async def consume_all(self, user_id: int, purpose: TokenPurpose, now: datetime) -> None:
+        await self._session.execute(
+            update(OneTimeTokenModel)
+            .where(
+                OneTimeTokenModel.user_id == user_id,
+                OneTimeTokenModel.purpose == purpose.value,
+                OneTimeTokenModel.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+
+
+class SqlRefreshTokenStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, record: RefreshTokenRecord) -> None:
+        self._session.add(
+            RefreshTokenModel(
+                jti=record.jti,
+                user_id=record.user_id,
+                family_id=record.family_id,
+                issued_at=record.issued_at,
+                expires_at=record.expires_at,
+                revoked_at=record.revoked_at,
+            )
+        )
+        await self._session.flush()
+
+    async def rotate(self, old_jti: str, new: RefreshTokenRecord, now: datetime) -> RotationOutcome:
+        # One conditional UPDATE decides the race: of ten parallel refreshes, one sees rowcount 1.
+        result = await self._session.execute(
+            update(RefreshTokenModel)
+            .where(
+                RefreshTokenModel.jti == old_jti,
+                RefreshTokenModel.family_id == new.family_id,
+                RefreshTokenModel.revoked_at.is_(None),
+                RefreshTokenModel.expires_at > now,
+            )
+            .values(revoked_at=now)
+        )
+        if result.rowcount == 1:
+            await self.add(new)
+            return RotationOutcome.ROTATED
+        known = await self._session.get(RefreshTokenModel, old_jti)
+        if known is not None and known.revoked_at is not None:
+            return RotationOutcome.REUSED
+        return RotationOutcome.UNKNOWN
+
+    async def revoke_family(self, family_id: str, now: datetime) -> None:
+        await self._session.execute(
+            update(RefreshTokenModel)
+            .where(RefreshTokenModel.family_id == family_id, RefreshTokenModel.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def revoke_all_for_user(self, user_id: int, now: datetime) -> None:
+        await self._session.execute(
+            update(RefreshTokenModel)
+            .where(RefreshTokenModel.user_id == user_id, RefreshTokenModel.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+
+class SqlOutbox:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, message: EmailMessage, now: datetime) -> int:
+        row = OutboxEmailModel(
+            recipient=message.to,
+            subject=message.subject,
+            text_body=message.text,
+            html_body=message.html,
+            status="pending",
+            attempts=0,
+            created_at=now,
+            available_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return row.id
+
+    async def claim(self, outbox_id: int, now: datetime, lease_seconds: int) -> ClaimedEmail | None:
+        result = await self._session.execute(
+            update(OutboxEmailModel)
+            .where(
+                OutboxEmailModel.id == outbox_id,
+                OutboxEmailModel.status == "pending",
+                OutboxEmailModel.available_at <= now,
+            )
+            .values(available_at=now + timedelta(seconds=lease_seconds))
+        )
+        if result.rowcount != 1:
+            return None
+        row = await self._session.get(OutboxEmailModel, outbox_id)
+        assert row is not None
+        message = EmailMessage(to=row.recipient, subject=row.subject, text=row.text_body, html=row.html_body)
+        return ClaimedEmail(message=message, attempts=row.attempts)
+
+    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        await self._session.execute(
+            update(OutboxEmailModel)
+            .where(OutboxEmailModel.id == outbox_id)
+            .values(status="sent", sent_at=now, last_error=None)
+        )
+
+    async def mark_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None:
+        await self._session.execute(
+            update(OutboxEmailModel)
+            .where(OutboxEmailModel.id == outbox_id)
+            .values(attempts=OutboxEmailModel.attempts + 1, last_error=error[:2000], available_at=retry_at)
+        )
+
+    async def mark_failed(self, outbox_id: int, error: str) -> None:
+        await self._session.execute(
+            update(OutboxEmailModel)
+            .where(OutboxEmailModel.id == outbox_id)
+            .values(status="failed", attempts=OutboxEmailModel.attempts + 1, last_error=error[:2000])
+        )
+
+    async def due(self, now: datetime, limit: int) -> list[int]:
+        rows = await self._session.scalars(
+            select(OutboxEmailModel.id)
+            .where(OutboxEmailModel.status == "pending", OutboxEmailModel.available_at <= now)
+            .order_by(OutboxEmailModel.id)
+            .limit(limit)
+        )
+        return list(rows)

@@ -1,0 +1,157 @@
+"""SQL implementation of the video repository."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from videoflix.adapters.db.models import CategoryModel, VideoModel
+from videoflix.domain.catalog.model import CatalogEntry, Rendition, Video, VideoStatus
+
+
+def _video(row: VideoModel) -> Video:
+    return Video(
+        id=row.id,
+        title=row.title,
+        description=row.description,
+        category=row.category.name,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        status=VideoStatus(row.status),
+        progress=row.progress,
+        failure_reason=row.failure_reason,
+        duration=row.duration,
+        source_size=row.source_size,
+        source_name=row.source_name,
+        thumbnail=row.thumbnail,
+        custom_thumbnail=row.custom_thumbnail,
+        renditions=[Rendition(**item) for item in row.renditions or []],
+        attempts=row.attempts,
+        processing_started_at=row.processing_started_at,
+    )
+
+
+class SqlVideoRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _category_id(self, name: str) -> int:
+        existing = await self._session.scalar(select(CategoryModel.id).where(CategoryModel.name == name))
+        if existing is not None:
+            return existing
+        row = CategoryModel(name=name)
+        self._session.add(row)
+        await self._session.flush()
+        return row.id
+
+    def _select(self):  # type: ignore[no-untyped-def]
+        return select(VideoModel).options(joinedload(VideoModel.category))
+
+    async def add(self, video: Video) -> Video:
+        row = VideoModel(category_id=await self._category_id(video.category), **self._columns(video))
+        self._session.add(row)
+        await self._session.flush()
+        video.id = row.id
+        return video
+
+    async def get(self, video_id: int) -> Video | None:
+        row = await self._session.scalar(self._select().where(VideoModel.id == video_id))
+        return _video(row) if row else None
+
+    async def list_all(self) -> list[Video]:
+        rows = await self._session.scalars(self._select().order_by(VideoModel.created_at.desc(), VideoModel.id.desc()))
+        return [_video(row) for row in rows]
+
+    async def list_catalog(self) -> list[CatalogEntry]:
+        result = await self._session.execute(
+            select(
+                VideoModel.id,
+                VideoModel.created_at,
+                VideoModel.title,
+                VideoModel.description,
+                CategoryModel.name,
+                VideoModel.thumbnail,
+            )
+            .join(CategoryModel, VideoModel.category_id == CategoryModel.id)
+            .where(VideoModel.status == VideoStatus.READY.value)
+            .order_by(VideoModel.created_at.desc(), VideoModel.id.desc())
+        )
+        return [CatalogEntry(*row) for row in result.all()]
+
+    async def save(self, video: Video) -> None:
+        assert video.id is not None
+        values = self._columns(video)
+        values["category_id"] = await self._category_id(video.category)
+        await self._session.execute(update(VideoModel).where(VideoModel.id == video.id).values(**values))
+
+    async def set_progress(self, video_id: int, progress: float, now: datetime) -> None:
+        await self._session.execute(
+            update(VideoModel).where(VideoModel.id == video_id).values(progress=progress, updated_at=now)
+        )
+
+    async def claim_for_processing(self, video_id: int, now: datetime, stale_before: datetime) -> Video | None:
+        # Conditional UPDATE: a second worker (or a sweep) cannot take a video another worker is still on.
+        result = await self._session.execute(
+            update(VideoModel)
+            .where(
+                VideoModel.id == video_id,
+                or_(
+                    VideoModel.status == VideoStatus.QUEUED.value,
+                    (VideoModel.status == VideoStatus.PROCESSING.value) & (VideoModel.updated_at < stale_before),
+                ),
+            )
+            .values(
+                status=VideoStatus.PROCESSING.value,
+                progress=0.0,
+                attempts=VideoModel.attempts + 1,
+                processing_started_at=now,
+                updated_at=now,
+            )
+        )
+        if result.rowcount != 1:
+            return None
+        return await self.get(video_id)
+
+    async def delete(self, video_id: int) -> None:
+        await self._session.execute(delete(VideoModel).where(VideoModel.id == video_id))
+
+    async def ids_needing_work(self, stale_before: datetime) -> list[int]:
+        rows = await self._session.scalars(
+            select(VideoModel.id).where(
+                or_(
+                    VideoModel.status == VideoStatus.QUEUED.value,
+                    (VideoModel.status == VideoStatus.PROCESSING.value) & (VideoModel.updated_at < stale_before),
+                )
+            )
+        )
+        return list(rows)
+
+    async def ids_with_status(self, statuses: tuple[VideoStatus, ...]) -> list[int]:
+        rows = await self._session.scalars(
+            select(VideoModel.id).where(VideoModel.status.in_([s.value for s in statuses])).order_by(VideoModel.id)
+        )
+        return list(rows)
+
+    @staticmethod
+    def _columns(video: Video) -> dict:  # type: ignore[type-arg]
+        return {
+            "title": video.title,
+            "description": video.description,
+            "created_at": video.created_at,
+            "updated_at": video.updated_at,
+            "status": video.status.value,
+            "progress": video.progress,
+            "failure_reason": video.failure_reason,
+            "duration": video.duration,
+            "source_size": video.source_size,
+            "source_name": video.source_name,
+            "thumbnail": video.thumbnail,
+            "custom_thumbnail": video.custom_thumbnail,
+            "renditions": [asdict(r) for r in video.renditions],
+            "attempts": video.attempts,
+            "processing_started_at": video.processing_started_at,
+        }

@@ -1,0 +1,80 @@
+"""The embedded default's job queue: asyncio tasks in the web process, same jobs and limits as SAQ."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from videoflix.adapters.queue.jobs import LIMITS, TRANSCODE_VIDEO, JobLimits
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class InProcessJobQueue:
+    """Runs each job as a task; a key already running is not started twice. Transcodes run one at a time."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._periodic: list[asyncio.Task[None]] = []
+        self._transcode_slot = asyncio.Semaphore(1)  # two cores: one ffmpeg at a time keeps the API responsive
+
+    def register(self, job: str, handler: Handler) -> None:
+        self._handlers[job] = handler
+
+    async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+        if job not in self._handlers:
+            log.error("no handler for job %s", job)
+            return False
+        if key in self._running:
+            return True
+        limits = LIMITS.get(job, JobLimits(timeout=60, retries=1, retry_delay=1.0))
+        task = asyncio.create_task(self._run(job, key, timeout or limits.timeout, limits, kwargs))
+        self._running[key] = task
+        task.add_done_callback(lambda _t: self._running.pop(key, None))
+        return True
+
+    async def _run(self, job: str, key: str, timeout: int, limits: JobLimits, kwargs: dict[str, Any]) -> None:
+        for attempt in range(1, limits.retries + 1):
+            try:
+                if job == TRANSCODE_VIDEO:
+                    async with self._transcode_slot, asyncio.timeout(timeout):
+                        await self._handlers[job](**kwargs)
+                else:
+                    async with asyncio.timeout(timeout):
+                        await self._handlers[job](**kwargs)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job %s (%s) failed, attempt %d of %d", job, key, attempt, limits.retries)
+                if attempt < limits.retries:
+                    await asyncio.sleep(limits.retry_delay * 2 ** (attempt - 1))
+
+    def every(self, seconds: float, job: str) -> None:
+        """Ring ``job`` periodically (the sweeps that pick up lost or stuck work)."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                await self.enqueue(job, key=f"periodic:{job}")
+
+        self._periodic.append(asyncio.create_task(loop()))
+
+    async def drain(self, timeout: float = 30) -> None:
+        """Wait for running jobs (tests and graceful shutdown)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._running and asyncio.get_running_loop().time() < deadline:
+            await asyncio.wait(
+                list(self._running.values()), timeout=max(0.01, deadline - asyncio.get_running_loop().time())
+            )
+
+    async def close(self) -> None:
+        for task in [*self._periodic, *self._running.values()]:
+            task.cancel()
+        await asyncio.gather(*self._periodic, *self._running.values(), return_exceptions=True)
+        self._periodic.clear()

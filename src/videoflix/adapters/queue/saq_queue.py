@@ -1,0 +1,52 @@
+"""SAQ on Redis: the production job queue. Enqueue failures (Redis down) are reported, never raised."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+from saq.queue.redis import RedisQueue
+
+from videoflix.adapters.queue.jobs import LIMITS, JobLimits
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "videoflix"
+
+
+def create_redis(url: str) -> Redis:
+    # Short timeouts: with Redis down, a request must not hang waiting for a doorbell.
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
+def create_saq_queue(redis: Redis) -> RedisQueue:
+    return RedisQueue(redis, name=QUEUE_NAME)
+
+
+class SaqJobQueue:
+    def __init__(self, queue: RedisQueue) -> None:
+        self.queue = queue
+
+    async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+        limits = LIMITS.get(job, JobLimits(timeout=60, retries=1, retry_delay=1.0))
+        try:
+            async with asyncio.timeout(3):
+                await self.queue.enqueue(
+                    job,
+                    key=key,
+                    timeout=timeout or limits.timeout,
+                    retries=limits.retries,
+                    retry_delay=limits.retry_delay,
+                    retry_backoff=True,
+                    heartbeat=limits.heartbeat,
+                    **kwargs,
+                )
+        except Exception as error:
+            log.warning("could not enqueue %s (%s): %s; the sweep will retry", job, key, type(error).__name__)
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.queue.disconnect()

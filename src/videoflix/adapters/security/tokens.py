@@ -1,0 +1,79 @@
+"""JWT access and refresh tokens (PyJWT, HS256 pinned, every claim required)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+import jwt
+
+from videoflix.domain.accounts.model import IssuedToken, TokenClaims
+from videoflix.domain.errors import AuthenticationFailed
+
+ALGORITHM = "HS256"
+ACCESS = "access"
+REFRESH = "refresh"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "type"]
+
+
+class JwtTokenCodec:
+    def __init__(self, secret_key: str, access_ttl: timedelta, refresh_ttl: timedelta, issuer: str = "videoflix"):
+        self._key = secret_key
+        self._access_ttl = access_ttl
+        self._refresh_ttl = refresh_ttl
+        self._issuer = issuer
+
+    def issue_access(self, user_id: int, now: datetime) -> IssuedToken:
+        return self._issue(user_id, ACCESS, now, self._access_ttl, {})
+
+    def issue_refresh(self, user_id: int, family_id: str, now: datetime) -> IssuedToken:
+        return self._issue(user_id, REFRESH, now, self._refresh_ttl, {"fam": family_id})
+
+    def decode_access(self, token: str) -> TokenClaims:
+        return self._decode(token, ACCESS)
+
+    def decode_refresh(self, token: str) -> TokenClaims:
+        return self._decode(token, REFRESH)
+
+    def _issue(self, user_id: int, kind: str, now: datetime, ttl: timedelta, extra: dict) -> IssuedToken:  # type: ignore[type-arg]
+        jti = secrets.token_hex(16)
+        expires_at = now + ttl
+        payload = {
+            "sub": str(user_id),
+            "jti": jti,
+            "type": kind,
+            "iat": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "iss": self._issuer,
+            **extra,
+        }
+        return IssuedToken(token=jwt.encode(payload, self._key, algorithm=ALGORITHM), jti=jti, expires_at=expires_at)
+
+    def _decode(self, token: str, expected_type: str) -> TokenClaims:
+        if not token or len(token) > 4096:
+            raise AuthenticationFailed("Invalid token.")
+        try:
+            payload = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],  # pinned: "none" and algorithm confusion are refused
+                issuer=self._issuer,
+                options={"require": [*REQUIRED_CLAIMS, "iss"]},
+            )
+        except jwt.PyJWTError as error:
+            raise AuthenticationFailed("Invalid token.") from error
+        if payload.get("type") != expected_type:
+            raise AuthenticationFailed("Invalid token.")
+        sub = payload.get("sub")
+        if not isinstance(sub, str) or not sub.isdigit() or not isinstance(payload.get("jti"), str):
+            raise AuthenticationFailed("Invalid token.")
+        family = payload.get("fam")
+        if expected_type == REFRESH and not isinstance(family, str):
+            raise AuthenticationFailed("Invalid token.")
+        return TokenClaims(
+            user_id=int(sub),
+            jti=payload["jti"],
+            token_type=expected_type,
+            expires_at=datetime.fromtimestamp(payload["exp"]).astimezone(),
+            family_id=family,
+        )

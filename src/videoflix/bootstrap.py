@@ -1,0 +1,188 @@
+"""The one composition root: settings -> adapters -> services. The app, the worker, the CLI and tests call it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from videoflix.adapters.db.engine import create_engine, create_session_factory
+from videoflix.adapters.db.uow import SqlUnitOfWork
+from videoflix.adapters.queue.inprocess import InProcessJobQueue
+from videoflix.adapters.queue.jobs import DELIVER_EMAIL, SWEEP, TRANSCODE_VIDEO
+from videoflix.adapters.security.passwords import Argon2PasswordHasher
+from videoflix.adapters.security.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from videoflix.adapters.security.tokens import JwtTokenCodec
+from videoflix.adapters.storage.filesystem import FilesystemMediaStore
+from videoflix.domain.accounts.delivery import EmailDelivery
+from videoflix.domain.accounts.ports import Mailer
+from videoflix.domain.accounts.service import AccountPolicy, AccountService
+from videoflix.domain.catalog.service import CatalogService
+from videoflix.domain.media.ports import Transcoder
+from videoflix.domain.media.service import MediaService
+from videoflix.domain.ports import Clock, JobQueue, SystemClock
+from videoflix.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    """Every long-lived object of one process. ``close()`` releases connections, pools and tasks."""
+
+    settings: Settings
+    engine: AsyncEngine
+    uow: Any
+    hasher: Argon2PasswordHasher
+    tokens: JwtTokenCodec
+    store: FilesystemMediaStore
+    transcoder: Transcoder
+    mailer: Mailer
+    queue: JobQueue
+    rate_limiter: RateLimiter
+    accounts: AccountService
+    email_delivery: EmailDelivery
+    media: MediaService
+    catalog: CatalogService
+    clock: Clock
+    redis: Any = None
+    _closers: list[Any] = field(default_factory=list)
+
+    async def sweep(self) -> dict[str, int]:
+        """Re-ring lost work: undelivered emails and videos whose transcode never ran or whose worker died."""
+        return {"emails": await self.email_delivery.sweep(), "videos": await self.media.sweep()}
+
+    async def close(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while closing")
+        self.hasher.close()
+        await self.engine.dispose()
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    if settings.email_host:
+        from videoflix.adapters.mail.smtp import SmtpMailer
+
+        return SmtpMailer(
+            host=settings.email_host,
+            port=settings.email_port,
+            username=settings.email_host_user,
+            password=settings.email_host_password,
+            use_tls=settings.email_use_tls,
+            use_ssl=settings.email_use_ssl,
+            from_address=settings.default_from_email,
+            timeout=settings.email_timeout,
+        )
+    from videoflix.adapters.mail.file_outbox import FileMailer
+
+    return FileMailer(settings.outbox_dir, from_address=settings.default_from_email)
+
+
+def build_transcoder(settings: Settings) -> Transcoder:
+    from videoflix.adapters.ffmpeg.binaries import find_ffmpeg, find_ffprobe
+    from videoflix.adapters.ffmpeg.transcoder import FfmpegTranscoder
+
+    return FfmpegTranscoder(find_ffmpeg(settings.ffmpeg_binary), find_ffprobe(settings.ffprobe_binary))
+
+
+async def bootstrap(
+    settings: Settings,
+    *,
+    mailer: Mailer | None = None,
+    transcoder: Transcoder | None = None,
+    queue: JobQueue | None = None,
+    clock: Clock | None = None,
+    run_periodic_sweeps: bool = True,
+) -> Container:
+    """Wire the process. With ``REDIS_URL`` jobs go to SAQ (run ``videoflix worker``); otherwise they run here."""
+    from videoflix.adapters.mail.templates import TemplateEmailRenderer
+
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url)
+    session_factory = create_session_factory(engine)
+
+    def uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(session_factory)
+
+    closers: list[Any] = []
+    redis = None
+    rate_limiter: RateLimiter = MemoryRateLimiter()
+    inprocess: InProcessJobQueue | None = None
+    if settings.redis_url:
+        from videoflix.adapters.queue.saq_queue import SaqJobQueue, create_redis, create_saq_queue
+
+        redis = create_redis(settings.redis_url)
+        rate_limiter = RedisRateLimiter(redis)
+        if queue is None:
+            saq_queue = SaqJobQueue(create_saq_queue(redis))
+            queue = saq_queue
+            closers.append(saq_queue.close)
+        closers.append(redis.aclose)
+    elif queue is None:
+        inprocess = InProcessJobQueue()
+        queue = inprocess
+        closers.append(inprocess.close)
+
+    hasher = Argon2PasswordHasher(max_workers=settings.password_hash_workers)
+    tokens = JwtTokenCodec(
+        settings.secret_key,
+        access_ttl=timedelta(minutes=settings.access_token_minutes),
+        refresh_ttl=timedelta(days=settings.refresh_token_days),
+    )
+    renderer = TemplateEmailRenderer(
+        operator_name=settings.operator_name,
+        operator_address=settings.operator_address,
+        reset_hours=settings.reset_token_hours,
+        activation_hours=settings.activation_token_hours,
+    )
+    store = FilesystemMediaStore(settings.media_root)
+    transcoder = transcoder or build_transcoder(settings)
+    mailer = mailer or build_mailer(settings)
+    accounts = AccountService(
+        uow,
+        hasher,
+        tokens,
+        renderer,
+        queue,
+        clock,
+        AccountPolicy(
+            frontend_url=settings.frontend_url,
+            activation_ttl=timedelta(hours=settings.activation_token_hours),
+            reset_ttl=timedelta(hours=settings.reset_token_hours),
+        ),
+    )
+    delivery = EmailDelivery(uow, mailer, queue, clock)
+    media = MediaService(uow, store, transcoder, queue, clock)
+    container = Container(
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        hasher=hasher,
+        tokens=tokens,
+        store=store,
+        transcoder=transcoder,
+        mailer=mailer,
+        queue=queue,
+        rate_limiter=rate_limiter,
+        accounts=accounts,
+        email_delivery=delivery,
+        media=media,
+        catalog=CatalogService(uow),
+        clock=clock,
+        redis=redis,
+        _closers=closers,
+    )
+    if inprocess is not None:
+        inprocess.register(DELIVER_EMAIL, delivery.deliver)
+        inprocess.register(TRANSCODE_VIDEO, media.transcode)
+        inprocess.register(SWEEP, container.sweep)
+        if run_periodic_sweeps:
+            inprocess.every(settings.sweep_interval_seconds, SWEEP)
+            await inprocess.enqueue(SWEEP, key="startup-sweep")
+    return container

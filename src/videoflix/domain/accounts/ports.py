@@ -1,0 +1,137 @@
+"""What the account services need from the outside world."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from videoflix.domain.accounts.model import (
+    ClaimedEmail,
+    EmailMessage,
+    IssuedToken,
+    OneTimeToken,
+    RefreshTokenRecord,
+    RotationOutcome,
+    TokenClaims,
+    TokenPurpose,
+    User,
+)
+from videoflix.domain.ports import UnitOfWorkBase
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> User:
+        """Insert and return the user with its id. Raises ``DuplicateEmail`` when the email exists."""
+        ...
+
+    async def get(self, user_id: int) -> User | None: ...
+
+    async def get_by_email(self, email: str) -> User | None: ...
+
+    async def activate(self, user_id: int) -> None: ...
+
+    async def set_password(self, user_id: int, password_hash: str, changed_at: datetime | None) -> None: ...
+
+    async def set_staff(self, user_id: int, is_staff: bool) -> None: ...
+
+
+class OneTimeTokenRepository(Protocol):
+    async def add(self, token: OneTimeToken) -> None: ...
+
+    async def get(self, token_hash: str) -> OneTimeToken | None: ...
+
+    async def consume(self, token_hash: str, now: datetime) -> bool:
+        """Mark the token used if it is unused and unexpired; True only for the one caller that did."""
+        ...
+
+    async def consume_all(self, user_id: int, purpose: TokenPurpose, now: datetime) -> None: ...
+
+
+class RefreshTokenStore(Protocol):
+    async def add(self, record: RefreshTokenRecord) -> None: ...
+
+    async def rotate(self, old_jti: str, new: RefreshTokenRecord, now: datetime) -> RotationOutcome:
+        """Atomically revoke ``old_jti`` and store ``new``; only one concurrent caller can rotate a token."""
+        ...
+
+    async def revoke_family(self, family_id: str, now: datetime) -> None: ...
+
+    async def revoke_all_for_user(self, user_id: int, now: datetime) -> None: ...
+
+
+class Outbox(Protocol):
+    """Emails waiting to be sent, written in the transaction that caused them."""
+
+    async def add(self, message: EmailMessage, now: datetime) -> int: ...
+
+    async def claim(self, outbox_id: int, now: datetime, lease_seconds: int) -> ClaimedEmail | None:
+        """Lease a pending email for sending; None when it is sent, failed, or leased by someone else."""
+        ...
+
+    async def mark_sent(self, outbox_id: int, now: datetime) -> None: ...
+
+    async def mark_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None:
+        """Count a failed attempt and keep the email pending until ``retry_at``."""
+        ...
+
+    async def mark_failed(self, outbox_id: int, error: str) -> None: ...
+
+    async def due(self, now: datetime, limit: int) -> list[int]:
+        """Ids of pending emails that nobody holds a lease on."""
+        ...
+
+
+class AccountsUnitOfWork(UnitOfWorkBase, Protocol):
+    users: UserRepository
+    one_time_tokens: OneTimeTokenRepository
+    refresh_tokens: RefreshTokenStore
+    outbox: Outbox
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> AccountsUnitOfWork: ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend the time of one verification, so unknown emails answer as slowly as known ones."""
+        ...
+
+
+class TokenCodec(Protocol):
+    def issue_access(self, user_id: int, now: datetime) -> IssuedToken: ...
+
+    def issue_refresh(self, user_id: int, family_id: str, now: datetime) -> IssuedToken: ...
+
+    def decode_access(self, token: str) -> TokenClaims:
+        """Claims of a valid access token; raises ``AuthenticationFailed`` otherwise."""
+        ...
+
+    def decode_refresh(self, token: str) -> TokenClaims: ...
+
+
+class EmailRenderer(Protocol):
+    def activation(self, to: str, link: str) -> EmailMessage: ...
+
+    def password_reset(self, to: str, link: str) -> EmailMessage: ...
+
+
+class DeliveryError(Exception):
+    """Sending failed. ``permanent`` errors (SMTP 5xx) are not retried."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage, message_id: str) -> None:
+        """Deliver one message; raises ``DeliveryError``."""
+        ...

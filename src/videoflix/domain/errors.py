@@ -1,0 +1,39 @@
+"""Errors the domain raises; the HTTP layer maps each kind to one status code and a generic JSON body."""
+
+
+class DomainError(Exception):
+    """Base of every error a domain service raises on purpose."""
+
+    message = "Please check your input and try again."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+
+
+class InvalidInput(DomainError):
+    """The request was understood but its content is not acceptable (400)."""
+
+
+class AuthenticationFailed(DomainError):
+    """Credentials or a token were wrong, expired or revoked (401)."""
+
+    message = "Invalid credentials."
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but may not do this (403)."""
+
+    message = "You do not have permission to perform this action."
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist, or is not visible to the caller (404)."""
+
+    message = "Not found."
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (409)."""
+
+    message = "The request conflicts with the current state."

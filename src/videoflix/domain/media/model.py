@@ -1,0 +1,103 @@
+"""The HLS ladder: what a source can be turned into, and how to check what came out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SEGMENT_SECONDS = 4
+
+
+class MediaError(Exception):
+    """The source cannot be turned into a video (not a video, truncated, ...). ``reason`` is shown to staff."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What ffprobe found in a source. ``width``/``height`` are as displayed (rotation applied)."""
+
+    duration: float
+    width: int
+    height: int
+    fps: float
+    has_audio: bool
+    size_bytes: int
+    video_codec: str = ""
+    pix_fmt: str = ""
+    audio_channels: int = 0
+    rotation: int = 0
+    is_hdr: bool = False
+
+
+@dataclass(frozen=True)
+class RungSpec:
+    name: str
+    short_side: int
+    video_kbps: int  # target and cap (maxrate); bufsize is twice this
+
+
+LADDER = (
+    RungSpec("480p", 480, 1400),
+    RungSpec("720p", 720, 2800),
+    RungSpec("1080p", 1080, 5000),
+)
+AUDIO_KBPS = 128
+
+
+@dataclass(frozen=True)
+class PlannedRung:
+    name: str
+    width: int
+    height: int
+    video_kbps: int
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)
+
+
+def plan_ladder(probe: ProbeResult) -> list[PlannedRung]:
+    """Rungs by the short side of the displayed picture, never upscaled; portrait stays portrait.
+
+    A source smaller than 480p still gets one "480p" rung, at its own size.
+    """
+    short, long_ = sorted((probe.width, probe.height))
+    portrait = probe.height > probe.width
+    rungs: list[PlannedRung] = []
+    for spec in LADDER:
+        if spec.short_side > short and rungs:
+            break
+        target_short = min(spec.short_side, short)
+        scale = target_short / short
+        s, l_ = _even(target_short), _even(long_ * scale)
+        width, height = (s, l_) if portrait else (l_, s)
+        rungs.append(PlannedRung(spec.name, width, height, spec.video_kbps))
+        if spec.short_side > short:
+            break
+    return rungs
+
+
+_EXTINF = re.compile(r"^#EXTINF:([0-9.]+)", re.MULTILINE)
+
+
+def playlist_duration(playlist_text: str) -> float:
+    """Sum of the segment durations of a media playlist."""
+    return sum(float(value) for value in _EXTINF.findall(playlist_text))
+
+
+def check_rendition(name: str, playlist_text: str | None, expected_duration: float) -> None:
+    """A rung is complete when its playlist is a finished VOD playlist as long as the source (within 1 s or 5%)."""
+    if playlist_text is None:
+        raise MediaError(f"rendition {name} is missing")
+    if "#EXT-X-ENDLIST" not in playlist_text:
+        raise MediaError(f"rendition {name} is incomplete")
+    got = playlist_duration(playlist_text)
+    tolerance = max(1.0, expected_duration * 0.05)
+    if got <= 0 or abs(got - expected_duration) > tolerance:
+        raise MediaError(
+            f"rendition {name} lasts {got:.2f}s but the source lasts {expected_duration:.2f}s (truncated source?)"
+        )

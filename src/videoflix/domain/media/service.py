@@ -1,0 +1,326 @@
+"""The media pipeline: ingest an upload, transcode it to an HLS ladder, publish it atomically, regenerate."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from videoflix.domain.catalog.model import Video, VideoStatus
+from videoflix.domain.errors import InvalidInput, NotFound
+from videoflix.domain.media.model import MediaError, check_rendition, plan_ladder
+from videoflix.domain.media.ports import MediaStore, MediaUnitOfWorkFactory, Transcoder
+from videoflix.domain.ports import Clock, JobQueue
+
+log = logging.getLogger(__name__)
+
+TRANSCODE_JOB = "transcode_video"
+# A worker writes progress every few seconds; a video "processing" without a write for this long lost its worker.
+STALE_AFTER = timedelta(seconds=45)
+PROGRESS_INTERVAL = timedelta(seconds=3)
+
+
+def transcode_timeout(duration: float | None) -> int:
+    """Generous on a slow machine: ten minutes plus 20 s per second of video."""
+    return 600 + math.ceil((duration or 0) * 20)
+
+
+@dataclass(frozen=True)
+class VideoDraft:
+    title: str
+    description: str
+    category: str
+
+    def validated(self) -> VideoDraft:
+        title, category = self.title.strip(), self.category.strip()
+        if not title or len(title) > 200 or not category or len(category) > 100 or len(self.description) > 5000:
+            raise InvalidInput("A video needs a title (up to 200 characters) and a category (up to 100).")
+        return VideoDraft(title=title, description=self.description.strip(), category=category)
+
+
+class MediaService:
+    def __init__(
+        self,
+        uow: MediaUnitOfWorkFactory,
+        store: MediaStore,
+        transcoder: Transcoder,
+        queue: JobQueue,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._store = store
+        self._transcoder = transcoder
+        self._queue = queue
+        self._clock = clock
+
+    async def ingest(self, upload: Path, original_name: str, draft: VideoDraft, thumbnail: Path | None = None) -> Video:
+        """Check the upload by probing it, keep it as the video's source, queue the transcode."""
+        draft = draft.validated()
+        try:
+            probe = await self._transcoder.probe(upload)
+        except MediaError as error:
+            raise InvalidInput(f"The file is not a usable video: {error.reason}") from error
+        if thumbnail is not None:
+            await self._check_image(thumbnail)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            video = await uow.videos.add(
+                Video(
+                    title=draft.title,
+                    description=draft.description,
+                    category=draft.category,
+                    created_at=now,
+                    updated_at=now,
+                    duration=probe.duration,
+                    source_size=probe.size_bytes,
+                    source_name=Path(original_name).name[:255] or "upload",
+                )
+            )
+            assert video.id is not None
+            self._store.adopt_source(video.id, upload)
+            try:
+                if thumbnail is not None:
+                    video.thumbnail = self._store.store_thumbnail(video.id, thumbnail)
+                    video.custom_thumbnail = True
+                    await uow.videos.save(video)
+                await uow.commit()
+            except BaseException:
+                self._store.delete_video(video.id, video.thumbnail)
+                raise
+        await self._ring(video)
+        return video
+
+    async def transcode(self, video_id: int, on_progress: Callable[[float], Awaitable[None]] | None = None) -> str:
+        """Run the pipeline for a queued (or abandoned) video. Idempotent: a video nobody needs to work on is
+        left alone. Returns the outcome: ``ready``, ``failed`` or ``skipped``."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            video = await uow.videos.claim_for_processing(video_id, now, now - STALE_AFTER)
+            await uow.commit()
+        if video is None:
+            return "skipped"
+        staging: Path | None = None
+        try:
+            staging = self._store.new_staging_dir(video_id)
+            await self._build(video, staging, on_progress)
+            staging = None  # published: nothing to clean up
+            return "ready"
+        except MediaError as error:
+            await self._fail(video, error.reason)
+            return "failed"
+        except BaseException:
+            # Timeout, cancellation or a bug: hand the video back to the queue so the retry can claim it.
+            await self._requeue(video_id)
+            raise
+        finally:
+            if staging is not None:
+                self._store.discard(staging)
+
+    async def _build(self, video: Video, staging: Path, on_progress: Callable[[float], Awaitable[None]] | None) -> None:
+        assert video.id is not None
+        source = self._store.source_path(video.id)
+        if not self._store.exists(source):
+            raise MediaError("the source file is missing")
+        probe = await self._transcoder.probe(source)
+        rungs = plan_ladder(probe)
+        last_write = self._clock.now()
+
+        async def progress(percent: float) -> None:
+            nonlocal last_write
+            if on_progress is not None:
+                await on_progress(percent)
+            now = self._clock.now()
+            if now - last_write >= PROGRESS_INTERVAL:
+                last_write = now
+                async with self._uow() as uow:
+                    await uow.videos.set_progress(video.id, round(min(percent, 99.0), 1), now)  # type: ignore[arg-type]
+                    await uow.commit()
+
+        renditions = await self._transcoder.build_ladder(source, probe, rungs, staging, progress)
+        for rung in rungs:
+            check_rendition(rung.name, self._store.read_text(staging / rung.name / "index.m3u8"), probe.duration)
+        thumbnail = video.thumbnail
+        if not video.custom_thumbnail:
+            image = staging / "thumbnail.jpg"
+            await self._transcoder.thumbnail(source, probe, image)
+            thumbnail = self._store.store_thumbnail(video.id, image)
+        self._store.publish(video.id, staging)
+        old_thumbnail = video.thumbnail
+        async with self._uow() as uow:
+            current = await uow.videos.get(video.id)
+            if current is None:  # deleted while transcoding
+                self._store.delete_video(video.id, thumbnail)
+                return
+            current.status = VideoStatus.READY
+            current.progress = 100.0
+            current.failure_reason = None
+            current.duration = probe.duration
+            current.renditions = renditions
+            current.thumbnail = thumbnail
+            current.updated_at = self._clock.now()
+            await uow.videos.save(current)
+            await uow.commit()
+        if old_thumbnail and old_thumbnail != thumbnail:
+            self._store.delete_thumbnail(old_thumbnail)
+        if on_progress is not None:
+            await on_progress(100.0)
+
+    async def _fail(self, video: Video, reason: str) -> None:
+        """Record the reason. A video that was playable before keeps its old renditions and stays ready."""
+        assert video.id is not None
+        log.warning("video %s failed: %s", video.id, reason)
+        async with self._uow() as uow:
+            current = await uow.videos.get(video.id)
+            if current is None:
+                return
+            still_playable = bool(current.renditions) and self._store.published_dir(video.id) is not None
+            current.status = VideoStatus.READY if still_playable else VideoStatus.FAILED
+            current.failure_reason = reason if not still_playable else f"regeneration failed: {reason}"
+            current.progress = 100.0 if still_playable else 0.0
+            current.updated_at = self._clock.now()
+            await uow.videos.save(current)
+            await uow.commit()
+
+    async def _requeue(self, video_id: int) -> None:
+        try:
+            async with self._uow() as uow:
+                current = await uow.videos.get(video_id)
+                if current is not None and current.status is VideoStatus.PROCESSING:
+                    current.status = VideoStatus.QUEUED
+                    current.updated_at = self._clock.now()
+                    await uow.videos.save(current)
+                    await uow.commit()
+        except Exception:  # the sweep recovers a video left "processing" once it goes stale
+            log.exception("could not hand video %s back to the queue", video_id)
+
+    async def request_transcode(self, video_id: int) -> Video:
+        """Queue the pipeline again (staff "retry" or "regenerate"). Published files stay until replaced."""
+        async with self._uow() as uow:
+            video = await uow.videos.get(video_id)
+            if video is None:
+                raise NotFound("Video not found.")
+            if video.status is not VideoStatus.PROCESSING:
+                video.status = VideoStatus.QUEUED
+                video.progress = 0.0
+                video.updated_at = self._clock.now()
+                await uow.videos.save(video)
+                await uow.commit()
+        await self._ring(video)
+        return video
+
+    async def regenerate(
+        self, video_id: int, *, overwrite: bool, on_progress: Callable[[float], Awaitable[None]] | None = None
+    ) -> str:
+        """Rebuild HLS for one video now (the CLI). Complete ladders are skipped unless ``overwrite``."""
+        async with self._uow() as uow:
+            video = await uow.videos.get(video_id)
+            if video is None:
+                raise NotFound("Video not found.")
+            if not overwrite and self.is_complete(video):
+                return "skipped"
+            if video.status is VideoStatus.PROCESSING and video.updated_at > self._clock.now() - STALE_AFTER:
+                return "busy"
+            video.status = VideoStatus.QUEUED
+            video.updated_at = self._clock.now()
+            await uow.videos.save(video)
+            await uow.commit()
+        return await self.transcode(video_id, on_progress)
+
+    def is_complete(self, video: Video) -> bool:
+        """Ready, and every rendition it claims has a finished playlist of the right length on disk."""
+        if video.status is not VideoStatus.READY or not video.renditions or video.id is None:
+            return False
+        published = self._store.published_dir(video.id)
+        if published is None:
+            return False
+        try:
+            for rendition in video.renditions:
+                text = self._store.read_text(published / rendition.name / "index.m3u8")
+                check_rendition(rendition.name, text, video.duration or 0)
+        except MediaError:
+            return False
+        return True
+
+    async def sweep(self) -> int:
+        """Ring for every video that is queued or whose worker died mid-transcode."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            ids = await uow.videos.ids_needing_work(now - STALE_AFTER)
+            videos = [v for v in [await uow.videos.get(i) for i in ids] if v is not None]
+        for video in videos:
+            await self._ring(video)
+        return len(videos)
+
+    async def get(self, video_id: int) -> Video:
+        async with self._uow() as uow:
+            video = await uow.videos.get(video_id)
+        if video is None:
+            raise NotFound("Video not found.")
+        return video
+
+    async def list_all(self) -> list[Video]:
+        async with self._uow() as uow:
+            return await uow.videos.list_all()
+
+    async def all_ids(self) -> list[int]:
+        async with self._uow() as uow:
+            return await uow.videos.ids_with_status(tuple(VideoStatus))
+
+    async def update(
+        self,
+        video_id: int,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        category: str | None = None,
+        thumbnail: Path | None = None,
+    ) -> Video:
+        async with self._uow() as uow:
+            video = await uow.videos.get(video_id)
+            if video is None:
+                raise NotFound("Video not found.")
+            draft = VideoDraft(
+                title=video.title if title is None else title,
+                description=video.description if description is None else description,
+                category=video.category if category is None else category,
+            ).validated()
+            video.title, video.description, video.category = draft.title, draft.description, draft.category
+            old_thumbnail = None
+            if thumbnail is not None:
+                await self._check_image(thumbnail)
+                old_thumbnail = video.thumbnail
+                video.thumbnail = self._store.store_thumbnail(video_id, thumbnail)
+                video.custom_thumbnail = True
+            video.updated_at = self._clock.now()
+            await uow.videos.save(video)
+            await uow.commit()
+        if old_thumbnail:
+            self._store.delete_thumbnail(old_thumbnail)
+        return video
+
+    async def delete(self, video_id: int) -> None:
+        async with self._uow() as uow:
+            video = await uow.videos.get(video_id)
+            if video is None:
+                raise NotFound("Video not found.")
+            await uow.videos.delete(video_id)
+            await uow.commit()
+        self._store.delete_video(video_id, video.thumbnail)
+
+    async def _check_image(self, image: Path) -> None:
+        try:
+            await self._transcoder.probe_image(image)
+        except MediaError as error:
+            raise InvalidInput(f"The thumbnail is not a usable image: {error.reason}") from error
+
+    async def _ring(self, video: Video) -> None:
+        assert video.id is not None
+        await self._queue.enqueue(
+            TRANSCODE_JOB,
+            key=f"transcode:{video.id}",
+            timeout=transcode_timeout(video.duration),
+            video_id=video.id,
+        )

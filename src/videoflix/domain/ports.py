@@ -1,0 +1,40 @@
+"""Ports shared by every domain package: unit of work, clock and job queue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol, Self
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class JobQueue(Protocol):
+    """A doorbell for background work. The database holds the work itself; losing a ring only delays it."""
+
+    async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+        """Ask for ``job(**kwargs)`` to run soon; ``key`` dedupes rings, ``timeout`` overrides the job's default
+        limit in seconds. Returns False when the ring was not delivered (the sweep will ring again)."""
+        ...
+
+
+class UnitOfWorkBase(Protocol):
+    """One transaction: ``async with uow: ...; await uow.commit()``. Leaving without commit rolls back."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...

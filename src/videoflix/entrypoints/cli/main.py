@@ -1,0 +1,145 @@
+"""The ``videoflix`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from videoflix.entrypoints.logs import configure_logging
+from videoflix.settings import Settings
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Videoflix: accounts, catalog, HLS streaming and the media pipeline.
+
+    Configuration comes from environment variables (and ./.env); see the README.
+    """
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Granian worker processes.")
+@click.option(
+    "--migrate/--no-migrate",
+    default=None,
+    help="Upgrade the database schema before serving (default: only on the embedded SQLite default).",
+)
+def serve(host: str, port: int, workers: int, migrate: bool | None) -> None:
+    """Serve the HTTP API with Granian."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    from videoflix.adapters.db.migrate import upgrade
+
+    settings = _settings()
+    if migrate or (migrate is None and settings.embedded):
+        upgrade(settings.database_url)
+    settings.media_root.mkdir(parents=True, exist_ok=True)
+    mode = (
+        "embedded (SQLite, in-process jobs)"
+        if settings.embedded
+        else "database " + settings.database_url.split("@")[-1]
+    )
+    click.echo(f"Videoflix on http://{host}:{port}/api/ - {mode}", err=True)
+    Granian(
+        "videoflix.entrypoints.http.asgi:create_asgi_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        log_access=False,
+        workers_kill_timeout=30,
+    ).serve()
+
+
+@cli.command()
+@click.option("--concurrency", default=2, show_default=True, type=int, help="Jobs run at once.")
+@click.option("--burst", is_flag=True, help="Process what is queued, then exit (tests, cron).")
+def worker(concurrency: int, burst: bool) -> None:
+    """Run the SAQ worker (needs REDIS_URL): email delivery, transcoding, sweeps."""
+    from videoflix.entrypoints.worker.main import create_worker
+
+    settings = _settings()
+    asyncio.run(create_worker(settings, concurrency=concurrency, burst=burst).start())
+
+
+@cli.group()
+def db() -> None:
+    """Database schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Upgrade the schema to REVISION (default: the newest)."""
+    from videoflix.adapters.db.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)
+    click.echo(f"database upgraded to {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Downgrade the schema to REVISION ("base" removes every table)."""
+    from videoflix.adapters.db.migrate import downgrade
+
+    downgrade(_settings().database_url, revision)
+    click.echo(f"database downgraded to {revision}")
+
+
+@cli.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create-admin")
+@click.option("--email", required=True, help="Email address of the staff account.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input instead of prompting for it.",
+)
+def create_admin(email: str, password_stdin: bool) -> None:
+    """Create an active staff account (or promote an existing one and set its password)."""
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = _settings()
+
+    async def run() -> None:
+        from videoflix.bootstrap import bootstrap
+        from videoflix.domain.errors import DomainError
+
+        container = await bootstrap(settings, run_periodic_sweeps=False)
+        try:
+            user = await container.accounts.create_admin(email, password)
+        except DomainError as error:
+            raise click.ClickException(
+                f"{error.message} (is the password at least 8 characters and not common?)"
+            ) from None
+        finally:
+            await container.close()
+        click.echo(f"staff account ready: {user.email}")
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.config.cors import CORSConfig
+from litestar.middleware import DefineMiddleware
+
+from videoflix.bootstrap import Container, bootstrap
+from videoflix.entrypoints.http.accounts import AccountController
+from videoflix.entrypoints.http.clientip import ClientAddress
+from videoflix.entrypoints.http.csrf import CSRFMiddleware
+from videoflix.entrypoints.http.errors import EXCEPTION_HANDLERS
+from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
+from videoflix.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
+    """Build the app. Without ``container``, the app wires its own on startup and closes it on shutdown."""
+    settings = settings or (container.settings if container else Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        own = container is None
+        app.state.container = container or await bootstrap(settings)
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.container.close()
+
+    app = Litestar(
+        route_handlers=[AccountController],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        cors_config=CORSConfig(
+            allow_origins=settings.cors_allowed_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["content-type", "x-csrftoken"],
+            expose_headers=["x-request-id"],
+            max_age=600,
+        ),
+        allowed_hosts=None if "*" in settings.allowed_hosts else AllowedHostsConfig(settings.allowed_hosts),
+        middleware=[
+            RequestLogMiddleware,
+            DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins),
+        ],
+        request_max_body_size=settings.max_json_body_bytes,
+        lifespan=[lifespan],
+        debug=False,  # never render tracebacks to clients, even with DEBUG=true (S18)
+    )
+    app.state.client_address = ClientAddress(settings.trusted_proxies)
+    app.state.settings = settings
+    return app

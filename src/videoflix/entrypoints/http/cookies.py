@@ -1,0 +1,60 @@
+"""The three cookies of the contract: ``access_token``, ``refresh_token`` (HttpOnly) and ``csrftoken`` (readable)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from litestar.datastructures import Cookie
+
+from videoflix.domain.accounts.model import IssuedToken
+from videoflix.settings import Settings
+
+ACCESS_COOKIE = "access_token"
+REFRESH_COOKIE = "refresh_token"
+CSRF_COOKIE = "csrftoken"
+
+
+def _max_age(token: IssuedToken, now: datetime) -> int:
+    # Never longer than the token's own exp (S9).
+    return max(0, int((token.expires_at - now).total_seconds()))
+
+
+def token_cookie(name: str, token: IssuedToken, now: datetime, settings: Settings) -> Cookie:
+    return Cookie(
+        key=name,
+        value=token.token,
+        max_age=_max_age(token, now),
+        path="/",
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+    )
+
+
+def csrf_cookie(settings: Settings, max_age: int) -> Cookie:
+    """Readable by the frontend's JavaScript, which echoes it as ``X-CSRFToken`` on logout."""
+    return Cookie(
+        key=CSRF_COOKIE,
+        value=secrets.token_urlsafe(32),
+        max_age=max_age,
+        path="/",
+        httponly=False,
+        secure=settings.cookie_secure,
+        samesite="lax",
+    )
+
+
+def expired_cookies(settings: Settings) -> list[Cookie]:
+    return [
+        Cookie(
+            key=name,
+            value="",
+            max_age=0,
+            path="/",
+            httponly=name != CSRF_COOKIE,
+            secure=settings.cookie_secure,
+            samesite="lax",
+        )
+        for name in (ACCESS_COOKIE, REFRESH_COOKIE, CSRF_COOKIE)
+    ]

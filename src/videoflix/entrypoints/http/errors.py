@@ -1,0 +1,112 @@
+"""One place that turns every error into a JSON body with a generic message (S18)."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+
+from videoflix.domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+
+log = logging.getLogger("videoflix.http")
+
+GENERIC_400 = "Please check your input and try again."
+STATUS_MESSAGES = {
+    400: GENERIC_400,
+    401: "Authentication credentials were not provided or are invalid.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "The request body is too large.",
+    415: "Unsupported media type.",
+    429: "Too many requests. Please try again later.",
+    500: "Something went wrong on our side. Please try again later.",
+    503: "The service is temporarily unavailable. Please try again later.",
+}
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    InvalidInput: HTTP_400_BAD_REQUEST,
+    AuthenticationFailed: HTTP_401_UNAUTHORIZED,
+    PermissionDenied: HTTP_403_FORBIDDEN,
+    NotFound: HTTP_404_NOT_FOUND,
+    Conflict: HTTP_409_CONFLICT,
+}
+
+
+def request_id_of(request: Request) -> str | None:
+    return request.scope.get("state", {}).get("request_id")  # type: ignore[no-any-return]
+
+
+def error_response(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, str] = {"detail": detail}
+    request_id = request_id_of(request)
+    if request_id:
+        body["request_id"] = request_id
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def domain_error_handler(request: Request, error: DomainError) -> Response:
+    status = next((code for kind, code in DOMAIN_STATUS.items() if isinstance(error, kind)), HTTP_400_BAD_REQUEST)
+    return error_response(request, status, error.message)
+
+
+def http_error_handler(request: Request, error: HTTPException) -> Response:
+    status = error.status_code
+    if isinstance(error, ValidationException) or status == HTTP_400_BAD_REQUEST:
+        detail = GENERIC_400  # never echo parser internals back
+    elif isinstance(error, NotAuthorizedException):
+        detail = error.detail if error.detail and error.detail != "Unauthorized" else STATUS_MESSAGES[401]
+    elif status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        detail = STATUS_MESSAGES.get(status, STATUS_MESSAGES[500])
+    else:
+        detail = (
+            error.detail
+            if error.detail and error.detail not in _DEFAULT_DETAILS
+            else STATUS_MESSAGES.get(status, "Error.")
+        )
+    return error_response(request, status, detail, headers=error.headers)
+
+
+def unexpected_error_handler(request: Request, error: Exception) -> Response:
+    log.exception(
+        "unhandled error on %s %s (request id %s)",
+        request.method,
+        request.url.path,
+        request_id_of(request),
+        exc_info=error,
+    )
+    return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, STATUS_MESSAGES[500])
+
+
+# Litestar's own default details ("Not Found", "Method Not Allowed", ...): replaced by our friendlier ones.
+_DEFAULT_DETAILS = {
+    "Bad Request",
+    "Unauthorized",
+    "Forbidden",
+    "Not Found",
+    "Method Not Allowed",
+    "Request Entity Too Large",
+    "Too Many Requests",
+    "Unsupported Media Type",
+}
+
+EXCEPTION_HANDLERS = {
+    DomainError: domain_error_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}
