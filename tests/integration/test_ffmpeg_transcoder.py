@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clips import FFMPEG, make_clip, make_standard_clip
 
+from tests.integration.clips import FFMPEG, make_clip, make_standard_clip
 from videoflix.adapters.ffmpeg.binaries import find_ffmpeg, find_ffprobe
 from videoflix.adapters.ffmpeg.probing import from_ffmpeg_stderr
 from videoflix.adapters.ffmpeg.transcoder import FfmpegTranscoder, ProgressReporter
@@ -265,7 +265,7 @@ async def test_variable_frame_rate_source_gives_constant_frame_rate(transcoder, 
     fps = Fraction(video["avg_frame_rate"])
     cmd = [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time"]
     done = subprocess.run([*cmd, "-of", "csv=p=0", str(segment)], capture_output=True, text=True, check=True)
-    times = sorted(float(value) for value in done.stdout.split())
+    times = sorted(float(line.strip(",")) for line in done.stdout.split())
     steps = {round(later - earlier, 3) for earlier, later in itertools.pairwise(times)}
     assert steps == {round(1 / float(fps), 3)}
     assert_decodes(result.out, result.renditions)
@@ -311,7 +311,8 @@ async def test_hdr10_without_zscale_is_still_tagged_bt709(transcoder, tmp_path, 
     assert video.get("color_transfer") == "bt709"
 
 
-async def test_clip_under_a_second_gives_one_valid_segment(transcoder, tmp_path):
+async def test_clip_under_a_second_gives_one_valid_segment(tmp_path):
+    transcoder = FfmpegTranscoder(FFMPEG, FFPROBE, threads=1)  # also covers the -threads options
     result = await run_pipeline(transcoder, make_clip("short", tmp_path), tmp_path / "out")
 
     playlist = (result.out / "480p" / "index.m3u8").read_text()
@@ -335,6 +336,19 @@ async def test_ffmpeg_failure_carries_its_reason(transcoder, tmp_path):
     with pytest.raises(MediaError, match=r"ffmpeg failed: .*0:a:0") as caught:
         await transcoder.build_ladder(source, probe, plan_ladder(probe), tmp_path / "out", ignore)
     assert "Conversion failed" not in caught.value.reason
+
+
+async def test_a_failing_progress_callback_stops_ffmpeg(transcoder, tmp_path):
+    source = make_clip("no_audio", tmp_path)
+    probe = await transcoder.probe(source)
+    out = tmp_path / "callback-failed-out"
+
+    async def explode(_percent: float) -> None:
+        raise RuntimeError("the video was deleted meanwhile")
+
+    with pytest.raises(RuntimeError, match="deleted"):
+        await transcoder.build_ladder(source, probe, plan_ladder(probe), out, explode)
+    assert _pids_running(str(out)) == []
 
 
 def _pids_running(marker: str) -> list[int]:

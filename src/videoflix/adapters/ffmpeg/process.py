@@ -46,6 +46,10 @@ async def _feed(stream: asyncio.StreamReader, on_line: LineHandler) -> None:
         await on_line(line)
 
 
+async def _capture(stream: asyncio.StreamReader, into: list[bytes]) -> None:
+    into.append(await stream.read())
+
+
 async def _kill(proc: asyncio.subprocess.Process) -> None:
     """Kill a still running child and reap it, even while the caller is being cancelled."""
     if proc.returncode is not None:
@@ -76,18 +80,20 @@ async def run(
     )
     assert proc.stdout is not None and proc.stderr is not None
     tail: deque[str] = deque(maxlen=stderr_lines)
+    captured: list[bytes] = []
+    stdout_reader = (
+        _capture(proc.stdout, captured) if capture_stdout else _feed(proc.stdout, on_stdout_line or _discard)
+    )
+    readers = [asyncio.ensure_future(stdout_reader), asyncio.ensure_future(_collect_tail(proc.stderr, tail))]
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(_collect_tail(proc.stderr, tail))
-            if capture_stdout:
-                out_task = group.create_task(proc.stdout.read())
-            else:
-                group.create_task(_feed(proc.stdout, on_stdout_line or _discard))
+        # plain gather rather than a TaskGroup: a failing progress callback propagates unwrapped
+        await asyncio.gather(*readers)
         returncode = await proc.wait()
     finally:
+        for reader in readers:
+            reader.cancel()
         await _kill(proc)
-    stdout = out_task.result() if capture_stdout else b""
-    return Completed(returncode, stdout, list(tail))
+    return Completed(returncode, b"".join(captured), list(tail))
 
 
 async def _discard(_line: str) -> None:

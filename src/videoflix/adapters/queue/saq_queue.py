@@ -49,4 +49,10 @@ class SaqJobQueue:
         return True
 
     async def close(self) -> None:
-        await self.queue.disconnect()
+        try:
+            async with asyncio.timeout(3):
+                await self.queue.disconnect()
+        except Exception as error:
+            # SAQ's disconnect unsubscribes on the server first; with Redis down, just drop our connections.
+            log.warning("closing the queue: Redis unavailable (%s)", type(error).__name__)
+            await self.queue.redis.aclose()

@@ -65,15 +65,24 @@ class JwtTokenCodec:
         if payload.get("type") != expected_type:
             raise AuthenticationFailed("Invalid token.")
         sub = payload.get("sub")
-        if not isinstance(sub, str) or not sub.isdigit() or not isinstance(payload.get("jti"), str):
+        # ASCII digits only ("²".isdigit() is True but int() refuses it), and small enough for a BIGINT id.
+        if (
+            not isinstance(sub, str)
+            or not (sub.isascii() and sub.isdigit() and len(sub) <= 18)
+            or not isinstance(payload.get("jti"), str)
+        ):
             raise AuthenticationFailed("Invalid token.")
         family = payload.get("fam")
         if expected_type == REFRESH and not isinstance(family, str):
             raise AuthenticationFailed("Invalid token.")
+        try:
+            expires_at = datetime.fromtimestamp(payload["exp"]).astimezone()
+        except (OverflowError, OSError, ValueError) as error:  # an exp far beyond any real expiry
+            raise AuthenticationFailed("Invalid token.") from error
         return TokenClaims(
             user_id=int(sub),
             jti=payload["jti"],
             token_type=expected_type,
-            expires_at=datetime.fromtimestamp(payload["exp"]).astimezone(),
+            expires_at=expires_at,
             family_id=family,
         )

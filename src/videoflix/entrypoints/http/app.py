@@ -13,10 +13,12 @@ from litestar.middleware import DefineMiddleware
 
 from videoflix.bootstrap import Container, bootstrap
 from videoflix.entrypoints.http.accounts import AccountController
+from videoflix.entrypoints.http.admin import AdminVideoController
 from videoflix.entrypoints.http.clientip import ClientAddress
 from videoflix.entrypoints.http.csrf import CSRFMiddleware
 from videoflix.entrypoints.http.errors import EXCEPTION_HANDLERS
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
+from videoflix.entrypoints.http.videos import VideoController, thumbnail
 from videoflix.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 await app.state.container.close()
 
     app = Litestar(
-        route_handlers=[AccountController],
+        route_handlers=[AccountController, VideoController, AdminVideoController, thumbnail],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         cors_config=CORSConfig(
             allow_origins=settings.cors_allowed_origins,

@@ -70,5 +70,6 @@ def create_worker(settings: Settings, *, concurrency: int = 2, burst: bool = Fal
         shutdown=shutdown,
         concurrency=concurrency,
         burst=burst,
+        dequeue_timeout=1.0 if burst else 0.0,  # SAQ refuses burst mode without a positive dequeue timeout
         shutdown_grace_period_s=30,  # SIGTERM: let jobs finish; a transcode that can't is handed back to the queue
     )

@@ -1,0 +1,765 @@
+"""In-memory fakes of every domain port, for fast unit tests of the domain services.
+
+The repositories work on one shared in-memory "database" (``FakeStore.state``). A ``FakeUnitOfWork`` snapshots
+that state before its first write; leaving without ``commit()`` (or ``rollback()``) restores the snapshot, so
+writes survive only when committed. Fake repositories never suspend (no ``await`` inside), so one repository
+call, like one SQL statement, is atomic with respect to other coroutines; that is what makes ``rotate``,
+``consume``, ``claim`` and ``claim_for_processing`` atomic by construction here.
+
+Reads are not isolated (a second unit of work sees uncommitted writes of an open one), and two units of work
+may not hold uncommitted writes at the same time: the fake raises then, rather than silently lose writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Self
+
+from videoflix.domain.accounts.model import (
+    GENERIC_INPUT_ERROR,
+    ClaimedEmail,
+    EmailMessage,
+    IssuedToken,
+    OneTimeToken,
+    RefreshTokenRecord,
+    RotationOutcome,
+    TokenClaims,
+    TokenPurpose,
+    User,
+)
+from videoflix.domain.accounts.ports import (
+    DeliveryError,
+    OneTimeTokenRepository,
+    Outbox,
+    RefreshTokenStore,
+    UserRepository,
+)
+from videoflix.domain.accounts.service import DuplicateEmail
+from videoflix.domain.catalog.model import CatalogEntry, Rendition, Video, VideoStatus
+from videoflix.domain.errors import AuthenticationFailed
+from videoflix.domain.media.model import AUDIO_KBPS, SEGMENT_SECONDS, MediaError, PlannedRung, ProbeResult
+from videoflix.domain.media.ports import ProgressCallback, VideoRepository
+
+# --------------------------------------------------------------------------------------------- clock
+
+DEFAULT_START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A settable clock, always timezone-aware UTC. Time moves only when a test moves it."""
+
+    def __init__(self, start: datetime = DEFAULT_START) -> None:
+        self._now = self._aware(start)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = self._aware(when)
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        """``clock.advance(timedelta(hours=1))`` or ``clock.advance(hours=1, seconds=1)``; returns the new now."""
+        self._now += (delta or timedelta()) + timedelta(**kwargs)
+        return self._now
+
+    @staticmethod
+    def _aware(when: datetime) -> datetime:
+        if when.tzinfo is None:
+            raise ValueError("FakeClock needs a timezone-aware datetime")
+        return when.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------------------------- database
+
+
+@dataclass
+class OutboxRow:
+    """One row of the outbox table, with the same columns the SQL outbox uses."""
+
+    id: int
+    message: EmailMessage
+    created_at: datetime
+    available_at: datetime
+    status: str = "pending"  # pending | sent | failed
+    attempts: int = 0
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class FakeState:
+    """Every table. Deep-copied as a whole for snapshots, so it holds plain data only."""
+
+    users: dict[int, User] = field(default_factory=dict)
+    one_time_tokens: dict[str, OneTimeToken] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshTokenRecord] = field(default_factory=dict)
+    outbox: dict[int, OutboxRow] = field(default_factory=dict)
+    videos: dict[int, Video] = field(default_factory=dict)
+
+
+class FakeStore:
+    """The shared in-memory database. Id sequences live outside the state: like Postgres sequences, a rolled
+    back insert does not hand its id out again."""
+
+    def __init__(self) -> None:
+        self.state = FakeState()
+        self.writer: object | None = None  # the unit of work holding uncommitted writes, if any
+        self._sequences: dict[str, int] = {}
+
+    def next_id(self, table: str) -> int:
+        self._sequences[table] = self._sequences.get(table, 0) + 1
+        return self._sequences[table]
+
+
+class FakeUserRepository:
+    def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
+        self._store = store
+        self._touch = touch  # called before every write: it lets the unit of work undo the write
+
+    @property
+    def _users(self) -> dict[int, User]:
+        return self._store.state.users
+
+    async def add(self, user: User) -> User:
+        if any(existing.email == user.email for existing in self._users.values()):
+            raise DuplicateEmail(GENERIC_INPUT_ERROR)
+        self._touch()
+        stored = replace(user, id=self._store.next_id("users"))
+        self._users[stored.id] = stored  # type: ignore[index]
+        return replace(stored)
+
+    async def get(self, user_id: int) -> User | None:
+        user = self._users.get(user_id)
+        return replace(user) if user else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        for user in self._users.values():
+            if user.email == email:
+                return replace(user)
+        return None
+
+    async def activate(self, user_id: int) -> None:
+        if user_id in self._users:
+            self._touch()
+            self._users[user_id].is_active = True
+
+    async def set_password(self, user_id: int, password_hash: str, changed_at: datetime | None) -> None:
+        if user_id in self._users:
+            self._touch()
+            self._users[user_id].password_hash = password_hash
+            self._users[user_id].password_changed_at = changed_at
+
+    async def set_staff(self, user_id: int, is_staff: bool) -> None:
+        if user_id in self._users:
+            self._touch()
+            self._users[user_id].is_staff = is_staff
+
+
+class FakeOneTimeTokenRepository:
+    def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
+        self._store = store
+        self._touch = touch  # called before every write: it lets the unit of work undo the write
+
+    @property
+    def _tokens(self) -> dict[str, OneTimeToken]:
+        return self._store.state.one_time_tokens
+
+    async def add(self, token: OneTimeToken) -> None:
+        if token.token_hash in self._tokens:
+            raise ValueError("duplicate one-time token hash")  # the primary key would refuse it too
+        self._touch()
+        self._tokens[token.token_hash] = token
+
+    async def get(self, token_hash: str) -> OneTimeToken | None:
+        return self._tokens.get(token_hash)
+
+    async def consume(self, token_hash: str, now: datetime) -> bool:
+        token = self._tokens.get(token_hash)
+        if token is None or token.used_at is not None or not token.expires_at > now:
+            return False
+        self._touch()
+        self._tokens[token_hash] = replace(token, used_at=now)
+        return True
+
+    async def consume_all(self, user_id: int, purpose: TokenPurpose, now: datetime) -> None:
+        for key, token in list(self._tokens.items()):
+            if token.user_id == user_id and token.purpose is purpose and token.used_at is None:
+                self._touch()
+                self._tokens[key] = replace(token, used_at=now)
+
+
+class FakeRefreshTokenStore:
+    """Mirrors ``SqlRefreshTokenStore``: the check-and-revoke in ``rotate`` never yields, so it is atomic."""
+
+    def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
+        self._store = store
+        self._touch = touch  # called before every write: it lets the unit of work undo the write
+
+    @property
+    def _records(self) -> dict[str, RefreshTokenRecord]:
+        return self._store.state.refresh_tokens
+
+    async def add(self, record: RefreshTokenRecord) -> None:
+        if record.jti in self._records:
+            raise ValueError("duplicate refresh token jti")
+        self._touch()
+        self._records[record.jti] = record
+
+    async def rotate(self, old_jti: str, new: RefreshTokenRecord, now: datetime) -> RotationOutcome:
+        old = self._records.get(old_jti)
+        if old is not None and old.family_id == new.family_id and old.revoked_at is None and old.expires_at > now:
+            self._touch()
+            self._records[old_jti] = replace(old, revoked_at=now)
+            await self.add(new)  # never suspends
+            return RotationOutcome.ROTATED
+        if old is not None and old.revoked_at is not None:
+            return RotationOutcome.REUSED
+        return RotationOutcome.UNKNOWN
+
+    async def revoke_family(self, family_id: str, now: datetime) -> None:
+        for jti, record in list(self._records.items()):
+            if record.family_id == family_id and record.revoked_at is None:
+                self._touch()
+                self._records[jti] = replace(record, revoked_at=now)
+
+    async def revoke_all_for_user(self, user_id: int, now: datetime) -> None:
+        for jti, record in list(self._records.items()):
+            if record.user_id == user_id and record.revoked_at is None:
+                self._touch()
+                self._records[jti] = replace(record, revoked_at=now)
+
+
+class FakeOutbox:
+    """Mirrors ``SqlOutbox``: a claim is a lease that pushes ``available_at`` into the future."""
+
+    def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
+        self._store = store
+        self._touch = touch  # called before every write: it lets the unit of work undo the write
+
+    @property
+    def _rows(self) -> dict[int, OutboxRow]:
+        return self._store.state.outbox
+
+    async def add(self, message: EmailMessage, now: datetime) -> int:
+        self._touch()
+        outbox_id = self._store.next_id("outbox")
+        self._rows[outbox_id] = OutboxRow(id=outbox_id, message=message, created_at=now, available_at=now)
+        return outbox_id
+
+    async def claim(self, outbox_id: int, now: datetime, lease_seconds: int) -> ClaimedEmail | None:
+        row = self._rows.get(outbox_id)
+        if row is None or row.status != "pending" or not row.available_at <= now:
+            return None
+        self._touch()
+        row.available_at = now + timedelta(seconds=lease_seconds)
+        return ClaimedEmail(message=row.message, attempts=row.attempts)
+
+    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        if row := self._rows.get(outbox_id):
+            self._touch()
+            row.status, row.sent_at, row.last_error = "sent", now, None
+
+    async def mark_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None:
+        if row := self._rows.get(outbox_id):
+            self._touch()
+            row.attempts += 1
+            row.last_error = error[:2000]
+            row.available_at = retry_at
+
+    async def mark_failed(self, outbox_id: int, error: str) -> None:
+        if row := self._rows.get(outbox_id):
+            self._touch()
+            row.status = "failed"
+            row.attempts += 1
+            row.last_error = error[:2000]
+
+    async def due(self, now: datetime, limit: int) -> list[int]:
+        ids = sorted(row.id for row in self._rows.values() if row.status == "pending" and row.available_at <= now)
+        return ids[:limit]
+
+
+def _needs_work(video: Video, stale_before: datetime) -> bool:
+    return video.status is VideoStatus.QUEUED or (
+        video.status is VideoStatus.PROCESSING and video.updated_at < stale_before
+    )
+
+
+def _newest_first(video: Video) -> tuple[datetime, int]:
+    return video.created_at, video.id or 0
+
+
+class FakeVideoRepository:
+    """Mirrors ``SqlVideoRepository``. Returns copies: changing a returned video changes nothing until ``save``."""
+
+    def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
+        self._store = store
+        self._touch = touch  # called before every write: it lets the unit of work undo the write
+
+    @property
+    def _videos(self) -> dict[int, Video]:
+        return self._store.state.videos
+
+    async def add(self, video: Video) -> Video:
+        self._touch()
+        video.id = self._store.next_id("videos")  # like the SQL one: the caller's object gets its id
+        self._videos[video.id] = copy.deepcopy(video)
+        return video
+
+    async def get(self, video_id: int) -> Video | None:
+        video = self._videos.get(video_id)
+        return copy.deepcopy(video) if video else None
+
+    async def list_all(self) -> list[Video]:
+        return [copy.deepcopy(v) for v in sorted(self._videos.values(), key=_newest_first, reverse=True)]
+
+    async def list_catalog(self) -> list[CatalogEntry]:
+        ready = [v for v in self._videos.values() if v.status is VideoStatus.READY]
+        return [
+            CatalogEntry(
+                id=v.id,  # type: ignore[arg-type]
+                created_at=v.created_at,
+                title=v.title,
+                description=v.description,
+                category=v.category,
+                thumbnail=v.thumbnail,
+            )
+            for v in sorted(ready, key=_newest_first, reverse=True)
+        ]
+
+    async def save(self, video: Video) -> None:
+        assert video.id is not None
+        if video.id in self._videos:  # an UPDATE of a deleted row changes nothing
+            self._touch()
+            self._videos[video.id] = copy.deepcopy(video)
+
+    async def set_progress(self, video_id: int, progress: float, now: datetime) -> None:
+        if video := self._videos.get(video_id):
+            self._touch()
+            video.progress, video.updated_at = progress, now
+
+    async def claim_for_processing(self, video_id: int, now: datetime, stale_before: datetime) -> Video | None:
+        video = self._videos.get(video_id)
+        if video is None or not _needs_work(video, stale_before):
+            return None
+        self._touch()
+        video.status = VideoStatus.PROCESSING
+        video.progress = 0.0
+        video.attempts += 1
+        video.processing_started_at = now
+        video.updated_at = now
+        return copy.deepcopy(video)
+
+    async def delete(self, video_id: int) -> None:
+        if video_id in self._videos:
+            self._touch()
+            del self._videos[video_id]
+
+    async def ids_needing_work(self, stale_before: datetime) -> list[int]:
+        return sorted(i for i, v in self._videos.items() if _needs_work(v, stale_before))
+
+    async def ids_with_status(self, statuses: tuple[VideoStatus, ...]) -> list[int]:
+        return sorted(i for i, v in self._videos.items() if v.status in statuses)
+
+
+class FakeUnitOfWork:
+    """Every repository over the shared store; only committed writes survive leaving the block.
+
+    The first write after enter (or after a commit) snapshots the store; leaving without commit, or
+    ``rollback()``, restores that snapshot. Only one unit of work may hold uncommitted writes at a time: a
+    second writer would make the restore lose or keep the wrong writes, so the fake raises instead.
+    """
+
+    def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
+        self._factory = factory
+        store = factory.store
+        # Typed as the ports: protocol attributes are invariant, so this is what makes the fake a unit of work.
+        self.users: UserRepository = FakeUserRepository(store, self._touch)
+        self.one_time_tokens: OneTimeTokenRepository = FakeOneTimeTokenRepository(store, self._touch)
+        self.refresh_tokens: RefreshTokenStore = FakeRefreshTokenStore(store, self._touch)
+        self.outbox: Outbox = FakeOutbox(store, self._touch)
+        self.videos: VideoRepository = FakeVideoRepository(store, self._touch)
+        self._entered = False
+        self._left = False
+        self._snapshot: FakeState | None = None
+        self.committed = False
+
+    def _touch(self) -> None:
+        store = self._factory.store
+        if not self._entered or self._left:
+            raise AssertionError("a write outside `async with uow:`")
+        if store.writer is None:
+            self._snapshot = copy.deepcopy(store.state)
+            store.writer = self
+        elif store.writer is not self:
+            raise AssertionError("two units of work hold uncommitted writes at once; the fake cannot isolate them")
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError("a FakeUnitOfWork is entered once")
+        self._entered = True
+        self._factory.open_count += 1
+        self._factory.opened += 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.rollback()
+        finally:
+            self._left = True
+            self._factory.open_count -= 1
+
+    async def commit(self) -> None:
+        store = self._factory.store
+        if store.writer is self:
+            store.writer = None
+            self._snapshot = None
+        self.committed = True
+        self._factory.committed += 1
+
+    async def rollback(self) -> None:
+        store = self._factory.store
+        if store.writer is self:
+            assert self._snapshot is not None
+            store.state = self._snapshot
+            store.writer = None
+            self._snapshot = None
+            self._factory.rolled_back += 1
+
+
+class FakeUnitOfWorkFactory:
+    """``factory()`` gives a new unit of work on the shared store.
+
+    ``committed`` counts commits, ``rolled_back`` the exits that threw writes away, ``opened`` the units of work
+    entered, ``open_count`` those entered and not yet left (0: no transaction is open right now).
+    """
+
+    def __init__(self, store: FakeStore | None = None) -> None:
+        self.store = store or FakeStore()
+        self.committed = 0
+        self.rolled_back = 0
+        self.opened = 0
+        self.open_count = 0
+
+    def __call__(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+    @property
+    def state(self) -> FakeState:
+        """The tables, for assertions (outside a unit of work: exactly what was committed)."""
+        return self.store.state
+
+
+# --------------------------------------------------------------------------------------------- security
+
+
+class FakePasswordHasher:
+    """Hashes look like ``hashed:<params>:<password>``. ``needs_rehash`` is true for a hash made with other
+    params than ``self.params`` (like argon2's ``check_needs_rehash``), unless ``needs_rehash_when`` is set."""
+
+    PREFIX = "hashed"
+
+    def __init__(self, params: str = "v1") -> None:
+        self.params = params
+        self.needs_rehash_when: Callable[[str], bool] | None = None
+        self.hashes = 0
+        self.verifications = 0
+        self.dummy_verifications = 0
+
+    async def hash(self, password: str) -> str:
+        self.hashes += 1
+        return f"{self.PREFIX}:{self.params}:{password}"
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.verifications += 1
+        prefix, _, rest = password_hash.partition(":")
+        _params, sep, stored = rest.partition(":")
+        return prefix == self.PREFIX and bool(sep) and secrets.compare_digest(stored, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        if self.needs_rehash_when is not None:
+            return self.needs_rehash_when(password_hash)
+        return not password_hash.startswith(f"{self.PREFIX}:{self.params}:")
+
+    async def verify_dummy(self, password: str) -> None:
+        self.dummy_verifications += 1
+
+
+class FakeTokenCodec:
+    """Opaque random tokens whose claims live in a dict; expiry is judged by the fake clock.
+
+    The real ``JwtTokenCodec`` lets PyJWT judge ``exp``/``iat`` by the wall clock, which a test that moves the
+    fake clock cannot control. Access and refresh tokens are not interchangeable (S7), as with the real one.
+    """
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        access_ttl: timedelta = timedelta(minutes=30),
+        refresh_ttl: timedelta = timedelta(days=7),
+    ) -> None:
+        self._clock = clock
+        self._access_ttl = access_ttl
+        self._refresh_ttl = refresh_ttl
+        self._claims: dict[str, TokenClaims] = {}
+
+    def issue_access(self, user_id: int, now: datetime) -> IssuedToken:
+        return self._issue("access", user_id, now + self._access_ttl, None)
+
+    def issue_refresh(self, user_id: int, family_id: str, now: datetime) -> IssuedToken:
+        return self._issue("refresh", user_id, now + self._refresh_ttl, family_id)
+
+    def decode_access(self, token: str) -> TokenClaims:
+        return self._decode(token, "access")
+
+    def decode_refresh(self, token: str) -> TokenClaims:
+        return self._decode(token, "refresh")
+
+    def _issue(self, kind: str, user_id: int, expires_at: datetime, family_id: str | None) -> IssuedToken:
+        jti = secrets.token_hex(16)
+        token = f"fake-{kind}-{jti}"
+        self._claims[token] = TokenClaims(
+            user_id=user_id, jti=jti, token_type=kind, expires_at=expires_at, family_id=family_id
+        )
+        return IssuedToken(token=token, jti=jti, expires_at=expires_at)
+
+    def _decode(self, token: str, kind: str) -> TokenClaims:
+        claims = self._claims.get(token)
+        if claims is None or claims.token_type != kind or claims.expires_at <= self._clock.now():
+            raise AuthenticationFailed("Invalid token.")
+        return claims
+
+
+# --------------------------------------------------------------------------------------------- email
+
+
+class FakeEmailRenderer:
+    """Puts the link verbatim into both parts, so tests can find it."""
+
+    def __init__(self) -> None:
+        self.rendered: list[tuple[str, str, str]] = []  # (kind, to, link)
+
+    def activation(self, to: str, link: str) -> EmailMessage:
+        self.rendered.append(("activation", to, link))
+        return EmailMessage(
+            to=to,
+            subject="Confirm your email",
+            text=f"Activate your account: {link}\n",
+            html=f'<p><a href="{link}">Activate account</a></p>',
+        )
+
+    def password_reset(self, to: str, link: str) -> EmailMessage:
+        self.rendered.append(("password_reset", to, link))
+        return EmailMessage(
+            to=to,
+            subject="Reset your password",
+            text=f"Reset your password: {link}\n",
+            html=f'<p><a href="{link}">Reset password</a></p>',
+        )
+
+
+@dataclass(frozen=True)
+class SentMail:
+    message: EmailMessage
+    message_id: str
+
+
+class FakeMailer:
+    """Records what was sent. ``fail_next(n, ...)`` makes the next ``n`` sends raise ``DeliveryError``;
+    ``during_send`` (if set) is awaited inside ``send`` before the outcome, to interleave other work."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentMail] = []
+        self.attempts = 0
+        self.during_send: Callable[[], Awaitable[None]] | None = None
+        self._failures: list[BaseException] = []
+
+    def fail_next(self, count: int = 1, reason: str = "421 service not available", *, permanent: bool = False) -> None:
+        self._failures.extend(DeliveryError(reason, permanent=permanent) for _ in range(count))
+
+    def crash_next(self, error: BaseException) -> None:
+        """The next send raises ``error`` itself (a worker dying mid-send, a bug), not a ``DeliveryError``."""
+        self._failures.append(error)
+
+    async def send(self, message: EmailMessage, message_id: str) -> None:
+        self.attempts += 1
+        if self.during_send is not None:
+            await self.during_send()
+        if self._failures:
+            raise self._failures.pop(0)
+        self.sent.append(SentMail(message=message, message_id=message_id))
+
+    def sent_to(self, address: str) -> list[EmailMessage]:
+        return [mail.message for mail in self.sent if mail.message.to == address]
+
+
+# --------------------------------------------------------------------------------------------- queue
+
+
+@dataclass(frozen=True)
+class Ring:
+    job: str
+    key: str
+    timeout: int | None
+    kwargs: dict[str, Any]
+    delivered: bool
+
+
+class FakeJobQueue:
+    """Records every ring. With ``available = False`` rings are refused (returns False), as if Redis were down.
+    ``on_enqueue(ring)`` (if set) runs at ring time, to look at the world as the job would find it."""
+
+    def __init__(self) -> None:
+        self.rings: list[Ring] = []
+        self.available = True
+        self.on_enqueue: Callable[[Ring], None] | None = None
+
+    async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+        ring = Ring(job=job, key=key, timeout=timeout, kwargs=dict(kwargs), delivered=self.available)
+        self.rings.append(ring)
+        if self.on_enqueue is not None:
+            self.on_enqueue(ring)
+        return ring.delivered
+
+    @property
+    def jobs(self) -> list[tuple[str, str, int | None, dict[str, Any]]]:
+        """Delivered rings as ``(job, key, timeout, kwargs)``."""
+        return [(r.job, r.key, r.timeout, r.kwargs) for r in self.rings if r.delivered]
+
+    def delivered(self, job: str | None = None) -> list[Ring]:
+        return [r for r in self.rings if r.delivered and (job is None or r.job == job)]
+
+    def clear(self) -> None:
+        self.rings.clear()
+
+
+# --------------------------------------------------------------------------------------------- media
+
+DEFAULT_PROBE = ProbeResult(
+    duration=10.0,
+    width=1920,
+    height=1080,
+    fps=25.0,
+    has_audio=True,
+    size_bytes=123_456,
+    video_codec="h264",
+    pix_fmt="yuv420p",
+    audio_channels=2,
+)
+
+
+def fake_media_playlist(duration: float, *, ended: bool = True) -> str:
+    """A VOD media playlist of ``SEGMENT_SECONDS`` segments (000.ts, 001.ts, ...) lasting ``duration``."""
+    count = max(1, math.ceil(duration / SEGMENT_SECONDS))
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{SEGMENT_SECONDS}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+    ]
+    remaining = duration
+    for index in range(count):
+        length = min(float(SEGMENT_SECONDS), remaining) if index < count - 1 else remaining
+        remaining -= length
+        lines += [f"#EXTINF:{length:.6f},", f"{index:03d}.ts"]
+    if ended:
+        lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+class FakeTranscoder:
+    """A transcoder that writes small, real, well-formed HLS text files instead of running ffmpeg.
+
+    Knobs: ``probe_result`` / ``probe_error``; ``build_error`` (any exception, e.g. ``MediaError`` or
+    ``asyncio.CancelledError``) raised from ``build_ladder`` after the progress steps; ``output_duration`` to
+    write playlists shorter (or longer) than the probe says, ``playlist_ended`` False to leave out
+    ``#EXT-X-ENDLIST``; ``during_build`` awaited inside ``build_ladder``; ``clock`` + ``seconds_per_step`` move
+    a fake clock between progress steps; ``thumbnail_error``; ``image_size`` / ``image_error`` for
+    ``probe_image``.
+    """
+
+    PROGRESS_STEPS = (25.0, 50.0, 75.0, 100.0)
+
+    def __init__(self, probe_result: ProbeResult = DEFAULT_PROBE) -> None:
+        self.probe_result = probe_result
+        self.probe_error: MediaError | None = None
+        self.build_error: BaseException | None = None
+        self.output_duration: float | None = None
+        self.playlist_ended = True
+        self.during_build: Callable[[], Awaitable[None]] | None = None
+        self.clock: FakeClock | None = None
+        self.seconds_per_step = 0.0
+        self.thumbnail_error: MediaError | None = None
+        self.image_size = (640, 360)
+        self.image_error: MediaError | None = None
+        self.probed: list[Path] = []
+        self.builds: list[list[PlannedRung]] = []
+        self.progress_reported: list[float] = []
+        self.thumbnails = 0
+
+    async def probe(self, source: Path) -> ProbeResult:
+        self.probed.append(source)
+        if not source.is_file():
+            raise MediaError("no such file")
+        if self.probe_error is not None:
+            raise self.probe_error
+        return self.probe_result
+
+    async def probe_image(self, path: Path) -> tuple[int, int]:
+        if self.image_error is not None:
+            raise self.image_error
+        return self.image_size
+
+    async def build_ladder(
+        self,
+        source: Path,
+        probe: ProbeResult,
+        rungs: list[PlannedRung],
+        out_dir: Path,
+        on_progress: ProgressCallback,
+    ) -> list[Rendition]:
+        self.builds.append(list(rungs))
+        for percent in self.PROGRESS_STEPS:
+            if self.clock is not None and self.seconds_per_step:
+                self.clock.advance(seconds=self.seconds_per_step)
+            self.progress_reported.append(percent)
+            await on_progress(percent)
+            await asyncio.sleep(0)  # let concurrent work run, as a real ffmpeg wait would
+        if self.during_build is not None:
+            await self.during_build()
+        if self.build_error is not None:
+            raise self.build_error
+        duration = probe.duration if self.output_duration is None else self.output_duration
+        playlist = fake_media_playlist(duration, ended=self.playlist_ended)
+        master = ["#EXTM3U", "#EXT-X-VERSION:3"]
+        renditions = []
+        for rung in rungs:
+            folder = out_dir / rung.name
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "index.m3u8").write_text(playlist, encoding="utf-8")
+            for line in playlist.splitlines():
+                if line.endswith(".ts"):
+                    (folder / line).write_bytes(b"\x47fake transport stream")
+            bandwidth = (rung.video_kbps + (AUDIO_KBPS if probe.has_audio else 0)) * 1000
+            codecs = "avc1.640028,mp4a.40.2" if probe.has_audio else "avc1.640028"
+            renditions.append(Rendition(rung.name, rung.width, rung.height, bandwidth, codecs))
+            master += [
+                f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={rung.width}x{rung.height},CODECS="{codecs}"',
+                f"{rung.name}/index.m3u8",
+            ]
+        (out_dir / "index.m3u8").write_text("\n".join(master) + "\n", encoding="utf-8")
+        return renditions
+
+    async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path) -> None:
+        self.thumbnails += 1
+        if self.thumbnail_error is not None:
+            raise self.thumbnail_error
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_bytes(b"\xff\xd8\xff\xe0fake jpeg\xff\xd9")
