@@ -320,7 +320,7 @@ class FakeVideoRepository:
         return [copy.deepcopy(v) for v in sorted(self._videos.values(), key=_newest_first, reverse=True)]
 
     async def list_catalog(self) -> list[CatalogEntry]:
-        ready = [v for v in self._videos.values() if v.status is VideoStatus.READY]
+        ready = [v for v in self._videos.values() if v.published]
         return [
             CatalogEntry(
                 id=v.id,  # type: ignore[arg-type]
@@ -682,7 +682,7 @@ class FakeTranscoder:
     write playlists shorter (or longer) than the probe says, ``playlist_ended`` False to leave out
     ``#EXT-X-ENDLIST``; ``during_build`` awaited inside ``build_ladder``; ``clock`` + ``seconds_per_step`` move
     a fake clock between progress steps; ``thumbnail_error``; ``image_size`` / ``image_error`` for
-    ``probe_image``.
+    ``still_image``.
     """
 
     PROGRESS_STEPS = (25.0, 50.0, 75.0, 100.0)
@@ -712,10 +712,10 @@ class FakeTranscoder:
             raise self.probe_error
         return self.probe_result
 
-    async def probe_image(self, path: Path) -> tuple[int, int]:
+    async def still_image(self, source: Path, out_path: Path) -> None:
         if self.image_error is not None:
             raise self.image_error
-        return self.image_size
+        out_path.write_bytes(b"\xff\xd8 fake jpeg %dx%d" % self.image_size)
 
     async def build_ladder(
         self,

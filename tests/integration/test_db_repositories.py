@@ -353,8 +353,15 @@ async def test_register_that_fails_half_way_leaves_no_user_behind(container: Con
 # -- videos ----------------------------------------------------------------------------------------------------
 
 
-def video(title: str, *, category: str = "Drama", status: VideoStatus = VideoStatus.READY, age: int = 0) -> Video:
-    """A video created ``age`` minutes before NOW."""
+def video(
+    title: str,
+    *,
+    category: str = "Drama",
+    status: VideoStatus = VideoStatus.READY,
+    age: int = 0,
+    published: bool | None = None,
+) -> Video:
+    """A video created ``age`` minutes before NOW; published (playable) when ready unless told otherwise."""
     created = NOW - timedelta(minutes=age)
     return Video(
         title=title,
@@ -364,6 +371,7 @@ def video(title: str, *, category: str = "Drama", status: VideoStatus = VideoSta
         updated_at=created,
         status=status,
         thumbnail=f"thumbnails/{title}.jpg",
+        published=status is VideoStatus.READY if published is None else published,
     )
 
 
@@ -375,13 +383,15 @@ async def add_videos(container: Container, *videos: Video) -> list[int]:
     return [item.id for item in videos if item.id is not None]
 
 
-async def test_catalog_lists_ready_videos_only_newest_first_with_category_names(container: Container) -> None:
+async def test_catalog_lists_playable_videos_only_newest_first_with_category_names(container: Container) -> None:
+    """Ready (published) videos, and a published one being transcoded again; never one with nothing to play."""
     await add_videos(
         container,
         video("old-drama", age=30),
         video("queued", status=VideoStatus.QUEUED, age=1),
         video("new-doc", category="Documentary", age=5),
-        video("processing", status=VideoStatus.PROCESSING, age=2),
+        video("first-transcode", status=VideoStatus.PROCESSING, age=2),
+        video("regenerating", status=VideoStatus.PROCESSING, published=True, age=20),
         video("failed", status=VideoStatus.FAILED, age=3),
         video("mid-drama", age=10),
         video("same-time-later-id", category="Documentary", age=10),
@@ -391,6 +401,7 @@ async def test_catalog_lists_ready_videos_only_newest_first_with_category_names(
         ("new-doc", "Documentary"),
         ("same-time-later-id", "Documentary"),  # equal created_at: the later id first
         ("mid-drama", "Drama"),
+        ("regenerating", "Drama"),  # its previous ladder keeps playing meanwhile
         ("old-drama", "Drama"),
     ]
     first = entries[0]

@@ -284,11 +284,6 @@ async def test_a_failed_regeneration_keeps_the_old_files_and_the_video_stays_rea
     assert media.service.is_complete(after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="request_transcode/regenerate set a playable video to QUEUED/PROCESSING, and the catalog lists READY "
-    "only: the video vanishes from GET /api/video/ for the whole re-transcode although its files stay published",
-)
 async def test_a_playable_video_stays_in_the_catalog_while_it_is_transcoded_again(media: Media) -> None:
     video_id = await media.ready()
     listed: list[list[int]] = []
@@ -561,7 +556,6 @@ POSTER_RACE = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=POSTER_RACE)
 async def test_a_poster_set_while_the_video_is_transcoding_is_kept(media: Media) -> None:
     video_id = await media.ingest()
     poster: list[str | None] = []
@@ -578,7 +572,6 @@ async def test_a_poster_set_while_the_video_is_transcoding_is_kept(media: Media)
     assert [f"thumbnails/{p.name}" for p in media.thumbnail_files()] == poster  # the grabbed frame is not leaked
 
 
-@pytest.mark.xfail(strict=True, reason=POSTER_RACE)
 async def test_a_poster_replaced_while_the_video_is_transcoding_is_kept(media: Media) -> None:
     video_id = await media.ingest(thumbnail=media.image("first.jpg"))
     poster: list[str | None] = []

@@ -68,7 +68,7 @@ class CategoryModel(BigIntBase):
 
 class VideoModel(BigIntBase):
     __tablename__ = "videos"
-    __table_args__ = (Index("ix_videos_status_created_at", "status", "created_at"),)
+    __table_args__ = (Index("ix_videos_published_created_at", "published", "created_at"),)
 
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -76,7 +76,7 @@ class VideoModel(BigIntBase):
     category: Mapped[CategoryModel] = relationship(lazy="raise")
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -85,6 +85,7 @@ class VideoModel(BigIntBase):
     thumbnail: Mapped[str | None] = mapped_column(String(255), nullable=True)
     custom_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False)
     renditions: Mapped[list[dict[str, Any]]] = mapped_column(JsonB, default=list)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processing_started_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 

@@ -30,6 +30,7 @@ def _video(row: VideoModel) -> Video:
         thumbnail=row.thumbnail,
         custom_thumbnail=row.custom_thumbnail,
         renditions=[Rendition(**item) for item in row.renditions or []],
+        published=row.published,
         attempts=row.attempts,
         processing_started_at=row.processing_started_at,
     )
@@ -77,7 +78,7 @@ class SqlVideoRepository:
                 VideoModel.thumbnail,
             )
             .join(CategoryModel, VideoModel.category_id == CategoryModel.id)
-            .where(VideoModel.status == VideoStatus.READY.value)
+            .where(VideoModel.published.is_(True))
             .order_by(VideoModel.created_at.desc(), VideoModel.id.desc())
         )
         return [CatalogEntry(*row) for row in result.all()]
@@ -152,6 +153,7 @@ class SqlVideoRepository:
             "thumbnail": video.thumbnail,
             "custom_thumbnail": video.custom_thumbnail,
             "renditions": [asdict(r) for r in video.renditions],
+            "published": video.published,
             "attempts": video.attempts,
             "processing_started_at": video.processing_started_at,
         }

@@ -110,6 +110,13 @@ class FfmpegTranscoder:
         if failure is not None:
             raise MediaError(f"could not extract a thumbnail: {error_summary(failure, str(source))}")
 
+    async def still_image(self, source: Path, out_path: Path) -> None:
+        # Re-encoding (rather than storing the upload) checks the content, strips metadata and makes every
+        # thumbnail a JPEG of a sane size, whatever was uploaded.
+        failure = await self._grab_frame(source, out_path, None, "")
+        if failure is not None:
+            raise MediaError(f"not an image: {error_summary(failure, str(source))}")
+
     async def _grab_frame(self, source: Path, out_path: Path, seek: float | None, hdr_filter: str) -> list[str] | None:
         """Write one frame; ``None`` on success, else ffmpeg's last stderr lines."""
         await asyncio.to_thread(out_path.unlink, missing_ok=True)

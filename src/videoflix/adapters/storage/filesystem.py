@@ -54,6 +54,9 @@ class FilesystemMediaStore:
     def discard(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
+    def discard_file(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
     def publish(self, video_id: int, staging_dir: Path) -> None:
         release = self.root / "releases" / str(video_id) / uuid.uuid4().hex
         release.parent.mkdir(parents=True, exist_ok=True)

@@ -235,6 +235,7 @@ class AccountService:
                 await uow.users.set_password(user.id, password_hash, now)
                 await uow.users.activate(user.id)
                 await uow.users.set_staff(user.id, True)
+                user.is_active = user.is_staff = True
             await uow.commit()
         return user
 

@@ -44,13 +44,14 @@ class Video:
     thumbnail: str | None = None  # path relative to the media root, e.g. "thumbnails/3-1a2b.jpg"
     custom_thumbnail: bool = False  # uploaded by staff: regeneration keeps it
     renditions: list[Rendition] = field(default_factory=list)
+    published: bool = False  # a complete ladder is being served; stays true while a new one is built
     attempts: int = 0
     processing_started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """A row of the public video list (ready videos only)."""
+    """A row of the public video list: every published video, also while it is being transcoded again."""
 
     id: int
     created_at: datetime

@@ -19,8 +19,8 @@ class Transcoder(Protocol):
         """Inspect a source; raises ``MediaError`` when it has no usable video stream."""
         ...
 
-    async def probe_image(self, path: Path) -> tuple[int, int]:
-        """Width and height of a still image (JPEG, PNG or WebP); raises ``MediaError`` for anything else."""
+    async def still_image(self, source: Path, out_path: Path) -> None:
+        """Write an uploaded image as a 640 px wide JPEG at ``out_path``; raises ``MediaError`` for non-images."""
         ...
 
     async def build_ladder(
@@ -57,7 +57,11 @@ class MediaStore(Protocol):
         """A fresh, empty folder on the same filesystem as the published ones."""
         ...
 
-    def discard(self, path: Path) -> None: ...
+    def discard(self, path: Path) -> None:
+        """Remove a staging folder and everything in it."""
+        ...
+
+    def discard_file(self, path: Path) -> None: ...
 
     def publish(self, video_id: int, staging_dir: Path) -> None:
         """Make ``staging_dir`` the published HLS folder of the video in one atomic step."""
@@ -86,7 +90,7 @@ class VideoRepository(Protocol):
     async def list_all(self) -> list[Video]: ...
 
     async def list_catalog(self) -> list[CatalogEntry]:
-        """Ready videos, newest first, in one query."""
+        """Published videos (playable now), newest first, in one query."""
         ...
 
     async def save(self, video: Video) -> None:

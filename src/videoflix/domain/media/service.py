@@ -11,7 +11,7 @@ from pathlib import Path
 
 from videoflix.domain.catalog.model import Video, VideoStatus
 from videoflix.domain.errors import InvalidInput, NotFound
-from videoflix.domain.media.model import MediaError, check_rendition, plan_ladder
+from videoflix.domain.media.model import MediaError, ProbeResult, check_rendition, plan_ladder
 from videoflix.domain.media.ports import MediaStore, MediaUnitOfWorkFactory, Transcoder
 from videoflix.domain.ports import Clock, JobQueue
 
@@ -21,6 +21,7 @@ TRANSCODE_JOB = "transcode_video"
 # A worker writes progress every few seconds; a video "processing" without a write for this long lost its worker.
 STALE_AFTER = timedelta(seconds=45)
 PROGRESS_INTERVAL = timedelta(seconds=3)
+MAX_ATTEMPTS = 5  # for errors that are not the source's fault (disk full, a crash); bad input fails at once
 
 
 def transcode_timeout(duration: float | None) -> int:
@@ -64,7 +65,16 @@ class MediaService:
         except MediaError as error:
             raise InvalidInput(f"The file is not a usable video: {error.reason}") from error
         if thumbnail is not None:
-            await self._check_image(thumbnail)
+            thumbnail = await self._convert_image(thumbnail)
+        try:
+            return await self._create(upload, original_name, draft, probe, thumbnail)
+        finally:
+            if thumbnail is not None:
+                self._store.discard_file(thumbnail)  # moved into the store on success; a leftover otherwise
+
+    async def _create(
+        self, upload: Path, original_name: str, draft: VideoDraft, probe: ProbeResult, thumbnail: Path | None
+    ) -> Video:
         now = self._clock.now()
         async with self._uow() as uow:
             video = await uow.videos.add(
@@ -111,9 +121,15 @@ class MediaService:
         except MediaError as error:
             await self._fail(video, error.reason)
             return "failed"
+        except Exception as error:
+            if video.attempts >= MAX_ATTEMPTS:
+                log.exception("video %s: giving up after %d attempts", video_id, video.attempts)
+                await self._fail(video, f"internal error after {video.attempts} attempts ({type(error).__name__})")
+                return "failed"
+            await self._requeue(video_id)  # a job timeout or a passing fault: the retry claims it again
+            raise
         except BaseException:
-            # Timeout, cancellation or a bug: hand the video back to the queue so the retry can claim it.
-            await self._requeue(video_id)
+            await self._requeue(video_id)  # cancelled (shutdown): hand the video back to the queue
             raise
         finally:
             if staging is not None:
@@ -154,7 +170,13 @@ class MediaService:
             if current is None:  # deleted while transcoding
                 self._store.delete_video(video.id, thumbnail)
                 return
+            if current.custom_thumbnail and current.thumbnail != video.thumbnail:
+                # Staff set a poster while we were transcoding: theirs wins, our frame goes.
+                if thumbnail and thumbnail != current.thumbnail:
+                    self._store.delete_thumbnail(thumbnail)
+                thumbnail = old_thumbnail = current.thumbnail
             current.status = VideoStatus.READY
+            current.published = True
             current.progress = 100.0
             current.failure_reason = None
             current.duration = probe.duration
@@ -176,7 +198,7 @@ class MediaService:
             current = await uow.videos.get(video.id)
             if current is None:
                 return
-            still_playable = bool(current.renditions) and self._store.published_dir(video.id) is not None
+            still_playable = current.published and self._store.published_dir(video.id) is not None
             current.status = VideoStatus.READY if still_playable else VideoStatus.FAILED
             current.failure_reason = reason if not still_playable else f"regeneration failed: {reason}"
             current.progress = 100.0 if still_playable else 0.0
@@ -290,7 +312,7 @@ class MediaService:
             video.title, video.description, video.category = draft.title, draft.description, draft.category
             old_thumbnail = None
             if thumbnail is not None:
-                await self._check_image(thumbnail)
+                thumbnail = await self._convert_image(thumbnail)
                 old_thumbnail = video.thumbnail
                 video.thumbnail = self._store.store_thumbnail(video_id, thumbnail)
                 video.custom_thumbnail = True
@@ -310,11 +332,14 @@ class MediaService:
             await uow.commit()
         self._store.delete_video(video_id, video.thumbnail)
 
-    async def _check_image(self, image: Path) -> None:
+    async def _convert_image(self, image: Path) -> Path:
+        converted = image.with_name(image.name + ".jpg")
         try:
-            await self._transcoder.probe_image(image)
+            await self._transcoder.still_image(image, converted)
         except MediaError as error:
+            self._store.discard_file(converted)
             raise InvalidInput(f"The thumbnail is not a usable image: {error.reason}") from error
+        return converted
 
     async def _ring(self, video: Video) -> None:
         assert video.id is not None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 10:15:06.246384
+Create Date: 2026-11-25 10:31:26.964941
 """
 
 from collections.abc import Sequence
@@ -112,6 +112,7 @@ def upgrade() -> None:
             .with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column("published", sa.Boolean(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("processing_started_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["category_id"], ["categories.id"], name=op.f("fk_videos_category_id_categories")),
@@ -119,12 +120,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("videos", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_videos_category_id"), ["category_id"], unique=False)
-        batch_op.create_index("ix_videos_status_created_at", ["status", "created_at"], unique=False)
+        batch_op.create_index("ix_videos_published_created_at", ["published", "created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_videos_status"), ["status"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("videos", schema=None) as batch_op:
-        batch_op.drop_index("ix_videos_status_created_at")
+        batch_op.drop_index(batch_op.f("ix_videos_status"))
+        batch_op.drop_index("ix_videos_published_created_at")
         batch_op.drop_index(batch_op.f("ix_videos_category_id"))
 
     op.drop_table("videos")
