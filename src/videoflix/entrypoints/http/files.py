@@ -16,6 +16,8 @@ class FileSendResponse(ASGIResponse):
             content_length=size, media_type=media_type, headers=headers, is_head_response=is_head, body=b""
         )
         self.path = path
+        if is_head:  # Litestar leaves HEAD answers without a length; players use it to size the download
+            self.headers["content-length"] = str(size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.start_response(send)
