@@ -158,7 +158,8 @@ async def bootstrap(
         ),
     )
     delivery = EmailDelivery(uow, mailer, queue, clock)
-    media = MediaService(uow, store, transcoder, queue, clock)
+    catalog = CatalogService(uow, clock)
+    media = MediaService(uow, store, transcoder, queue, clock, on_catalog_change=catalog.invalidate)
     container = Container(
         settings=settings,
         engine=engine,
@@ -173,7 +174,7 @@ async def bootstrap(
         accounts=accounts,
         email_delivery=delivery,
         media=media,
-        catalog=CatalogService(uow),
+        catalog=catalog,
         clock=clock,
         redis=redis,
         _closers=closers,

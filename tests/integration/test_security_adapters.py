@@ -143,7 +143,11 @@ async def test_s5_login_with_a_100_character_password(container: Container) -> N
 
 KEY = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 OTHER_KEY = "another-secret-key-that-is-long-enough-for-hs256-987654"
-NOW = datetime.now(UTC)
+
+
+def now() -> datetime:
+    """Tokens are issued at the moment of the test (a module-level constant goes stale in a long run)."""
+    return datetime.now(UTC)
 
 
 @pytest.fixture
@@ -164,8 +168,8 @@ def b64json(value: Any) -> str:
 
 
 def test_s7_valid_tokens_decode_to_their_claims(codec: JwtTokenCodec) -> None:
-    access = codec.issue_access(42, NOW)
-    refresh = codec.issue_refresh(42, "family-1", NOW)
+    access = codec.issue_access(42, now())
+    refresh = codec.issue_refresh(42, "family-1", now())
     claims = codec.decode_access(access.token)
     assert (claims.user_id, claims.jti, claims.token_type) == (42, access.jti, "access")
     assert abs(claims.expires_at - access.expires_at) < timedelta(seconds=1)
@@ -176,7 +180,7 @@ def test_s7_valid_tokens_decode_to_their_claims(codec: JwtTokenCodec) -> None:
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # forging with our key on purpose
 def test_s7_alg_none_and_other_algorithms_are_refused(codec: JwtTokenCodec) -> None:
-    good = codec.issue_access(1, NOW).token
+    good = codec.issue_access(1, now()).token
     payload = claims_of(good)
     _header, body, signature = good.split(".")
     forged = [
@@ -196,8 +200,8 @@ def test_s7_alg_none_and_other_algorithms_are_refused(codec: JwtTokenCodec) -> N
 @pytest.mark.parametrize("claim", ["exp", "iat", "sub", "jti", "type", "iss"])
 def test_s7_a_token_missing_a_required_claim_is_refused(codec: JwtTokenCodec, claim: str) -> None:
     for token, decode in (
-        (codec.issue_access(1, NOW).token, codec.decode_access),
-        (codec.issue_refresh(1, "fam", NOW).token, codec.decode_refresh),
+        (codec.issue_access(1, now()).token, codec.decode_access),
+        (codec.issue_refresh(1, "fam", now()).token, codec.decode_refresh),
     ):
         payload = claims_of(token)
         del payload[claim]
@@ -207,19 +211,19 @@ def test_s7_a_token_missing_a_required_claim_is_refused(codec: JwtTokenCodec, cl
 
 def test_s7_expired_tokens_are_refused(codec: JwtTokenCodec) -> None:
     with pytest.raises(AuthenticationFailed):
-        codec.decode_access(codec.issue_access(1, NOW - timedelta(minutes=31)).token)
+        codec.decode_access(codec.issue_access(1, now() - timedelta(minutes=31)).token)
     with pytest.raises(AuthenticationFailed):
-        codec.decode_refresh(codec.issue_refresh(1, "fam", NOW - timedelta(days=7, seconds=1)).token)
-    codec.decode_access(codec.issue_access(1, NOW - timedelta(minutes=29)).token)  # still valid
+        codec.decode_refresh(codec.issue_refresh(1, "fam", now() - timedelta(days=7, seconds=1)).token)
+    codec.decode_access(codec.issue_access(1, now() - timedelta(minutes=29)).token)  # still valid
 
 
 def test_s7_access_and_refresh_tokens_are_not_interchangeable(codec: JwtTokenCodec) -> None:
     with pytest.raises(AuthenticationFailed):
-        codec.decode_access(codec.issue_refresh(1, "fam", NOW).token)
+        codec.decode_access(codec.issue_refresh(1, "fam", now()).token)
     with pytest.raises(AuthenticationFailed):
-        codec.decode_refresh(codec.issue_access(1, NOW).token)
+        codec.decode_refresh(codec.issue_access(1, now()).token)
     # A forged access token with a family still is not a refresh token.
-    payload = {**claims_of(codec.issue_access(1, NOW).token), "fam": "fam"}
+    payload = {**claims_of(codec.issue_access(1, now()).token), "fam": "fam"}
     with pytest.raises(AuthenticationFailed):
         codec.decode_refresh(jwt.encode(payload, KEY, algorithm="HS256"))
 
@@ -227,16 +231,16 @@ def test_s7_access_and_refresh_tokens_are_not_interchangeable(codec: JwtTokenCod
 def test_s7_tokens_signed_with_another_key_or_issuer_are_refused(codec: JwtTokenCodec) -> None:
     foreign = JwtTokenCodec(OTHER_KEY, access_ttl=timedelta(minutes=30), refresh_ttl=timedelta(days=7))
     with pytest.raises(AuthenticationFailed):
-        codec.decode_access(foreign.issue_access(1, NOW).token)
+        codec.decode_access(foreign.issue_access(1, now()).token)
     with pytest.raises(AuthenticationFailed):
-        codec.decode_refresh(foreign.issue_refresh(1, "fam", NOW).token)
+        codec.decode_refresh(foreign.issue_refresh(1, "fam", now()).token)
     other_issuer = JwtTokenCodec(KEY, timedelta(minutes=30), timedelta(days=7), issuer="someone-else")
     with pytest.raises(AuthenticationFailed):
-        codec.decode_access(other_issuer.issue_access(1, NOW).token)
+        codec.decode_access(other_issuer.issue_access(1, now()).token)
 
 
 def _garbage(codec: JwtTokenCodec) -> list[str]:
-    good = codec.issue_access(1, NOW).token
+    good = codec.issue_access(1, now()).token
     header, body, signature = good.split(".")
     hs256 = b64json({"alg": "HS256", "typ": "JWT"})
     return [
@@ -301,23 +305,25 @@ def test_s7_garbage_of_every_shape_is_refused_with_authentication_failed(codec: 
         {"exp": 10**20},  # beyond what datetime can represent
         {"exp": 1e300},
         {"iat": "now"},
-        {"iat": int(NOW.timestamp()) + 3600},  # issued in the future
+        {"iat": "an hour from now"},  # issued in the future (filled in by the test)
         {"iss": "someone-else"},
     ],
     ids=repr,
 )
 def test_s7_correctly_signed_tokens_with_odd_claims_are_refused(codec: JwtTokenCodec, changes: dict[str, Any]) -> None:
     for token, decode in (
-        (codec.issue_access(1, NOW).token, codec.decode_access),
-        (codec.issue_refresh(1, "fam", NOW).token, codec.decode_refresh),
+        (codec.issue_access(1, now()).token, codec.decode_access),
+        (codec.issue_refresh(1, "fam", now()).token, codec.decode_refresh),
     ):
         payload = {**claims_of(token), **changes}
+        if payload["iat"] == "an hour from now":
+            payload["iat"] = int(now().timestamp()) + 3600
         with pytest.raises(AuthenticationFailed):
             decode(jwt.encode(payload, KEY, algorithm="HS256"))
 
 
 def test_s7_refresh_token_without_a_family_is_refused(codec: JwtTokenCodec) -> None:
-    payload = claims_of(codec.issue_refresh(1, "fam", NOW).token)
+    payload = claims_of(codec.issue_refresh(1, "fam", now()).token)
     for family in (None, 5, ["fam"]):
         forged = {**payload, "fam": family} if family is not None else {k: v for k, v in payload.items() if k != "fam"}
         with pytest.raises(AuthenticationFailed):

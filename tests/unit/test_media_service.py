@@ -72,7 +72,7 @@ class Media:
         return {str(p.relative_to(published)): p.read_bytes() for p in sorted(published.rglob("*")) if p.is_file()}
 
     async def catalog_ids(self) -> list[int]:
-        return [entry.id for entry in await CatalogService(self.uow).list_ready()]
+        return [entry.id for entry in await CatalogService(self.uow, self.clock).list_ready()]
 
 
 @pytest.fixture
@@ -540,7 +540,7 @@ async def test_the_catalog_lists_ready_videos_newest_first(media: Media) -> None
     broken = await media.ingest()
     await media.service.transcode(broken)  # failed: not listed
 
-    entries = await CatalogService(media.uow).list_ready()
+    entries = await CatalogService(media.uow, media.clock).list_ready()
 
     assert [e.id for e in entries] == [newer, older]
     assert entries[0].title == DRAFT.title and entries[0].category == DRAFT.category

@@ -12,6 +12,8 @@ from sqlalchemy.orm import joinedload
 from videoflix.adapters.db.models import CategoryModel, VideoModel
 from videoflix.domain.catalog.model import CatalogEntry, Rendition, Video, VideoStatus
 
+MAX_ID = 2**63 - 1  # the largest id a row can have (BIGINT); a larger one would overflow the database driver
+
 
 def _video(row: VideoModel) -> Video:
     return Video(
@@ -60,6 +62,8 @@ class SqlVideoRepository:
         return video
 
     async def get(self, video_id: int) -> Video | None:
+        if not 0 < video_id <= MAX_ID:  # e.g. /api/admin/videos/99999999999999999999: no such video, not a 500
+            return None
         row = await self._session.scalar(self._select().where(VideoModel.id == video_id))
         return _video(row) if row else None
 

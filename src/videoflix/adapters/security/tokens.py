@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime, timedelta
 
 import jwt
@@ -14,6 +15,7 @@ ALGORITHM = "HS256"
 ACCESS = "access"
 REFRESH = "refresh"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "type"]
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class JwtTokenCodec:
@@ -22,6 +24,7 @@ class JwtTokenCodec:
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
         self._issuer = issuer
+        self._verified: dict[str, TokenClaims] = {}
 
     def issue_access(self, user_id: int, now: datetime) -> IssuedToken:
         return self._issue(user_id, ACCESS, now, self._access_ttl, {})
@@ -30,7 +33,18 @@ class JwtTokenCodec:
         return self._issue(user_id, REFRESH, now, self._refresh_ttl, {"fam": family_id})
 
     def decode_access(self, token: str) -> TokenClaims:
-        return self._decode(token, ACCESS)
+        """Verified once per process: every playlist and segment request of a viewer carries the same token,
+        and a signature check costs more than the rest of the streaming path. Expiry is checked on every hit."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token, ACCESS)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims.expires_at.timestamp() <= time.time():
+            del self._verified[token]
+            raise AuthenticationFailed("Invalid token.")
+        return claims
 
     def decode_refresh(self, token: str) -> TokenClaims:
         return self._decode(token, REFRESH)

@@ -50,12 +50,14 @@ class MediaService:
         transcoder: Transcoder,
         queue: JobQueue,
         clock: Clock,
+        on_catalog_change: Callable[[], None] = lambda: None,
     ) -> None:
         self._uow = uow
         self._store = store
         self._transcoder = transcoder
         self._queue = queue
         self._clock = clock
+        self._catalog_changed = on_catalog_change  # e.g. the catalog's cache, cleared after publish/edit/delete
 
     async def ingest(self, upload: Path, original_name: str, draft: VideoDraft, thumbnail: Path | None = None) -> Video:
         """Check the upload by probing it, keep it as the video's source, queue the transcode."""
@@ -185,6 +187,7 @@ class MediaService:
             current.updated_at = self._clock.now()
             await uow.videos.save(current)
             await uow.commit()
+        self._catalog_changed()
         if old_thumbnail and old_thumbnail != thumbnail:
             self._store.delete_thumbnail(old_thumbnail)
         if on_progress is not None:
@@ -319,6 +322,7 @@ class MediaService:
             video.updated_at = self._clock.now()
             await uow.videos.save(video)
             await uow.commit()
+        self._catalog_changed()
         if old_thumbnail:
             self._store.delete_thumbnail(old_thumbnail)
         return video
@@ -330,6 +334,7 @@ class MediaService:
                 raise NotFound("Video not found.")
             await uow.videos.delete(video_id)
             await uow.commit()
+        self._catalog_changed()
         self._store.delete_video(video_id, video.thumbnail)
 
     async def _convert_image(self, image: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import (
@@ -14,6 +15,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
+from litestar.types import Send
 
 from videoflix.domain.errors import (
     AuthenticationFailed,
@@ -58,6 +60,26 @@ def error_response(request: Request, status: int, detail: str, headers: dict[str
     if request_id:
         body["request_id"] = request_id
     return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+async def send_error(
+    send: Send, status: int, detail: str, request_id: str | None, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """The same JSON error body, for raw ASGI handlers that bypass Litestar's exception handling."""
+    body = {"detail": detail, "request_id": request_id} if request_id else {"detail": detail}
+    payload = msgspec.json.encode(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
 def domain_error_handler(request: Request, error: DomainError) -> Response:

@@ -14,8 +14,13 @@ import msgspec
 from litestar import Controller, Request, get, route
 from litestar.exceptions import NotFoundException
 from litestar.response.base import ASGIResponse
+from litestar.types import Receive, Scope, Send
 
-from videoflix.entrypoints.http.auth import authenticated_user_id
+from videoflix.bootstrap import Container
+from videoflix.domain.errors import AuthenticationFailed
+from videoflix.entrypoints.http.auth import NOT_LOGGED_IN, authenticated_user_id
+from videoflix.entrypoints.http.cookies import ACCESS_COOKIE
+from videoflix.entrypoints.http.errors import STATUS_MESSAGES, send_error
 from videoflix.entrypoints.http.files import FileSendResponse
 from videoflix.entrypoints.http.state import container_of
 
@@ -43,26 +48,51 @@ def public_base(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def _send(request: Request, path: str, cache_control: str) -> ASGIResponse:
-    container = container_of(request)
+def _file_response(container: Container, path: str, cache_control: str, is_head: bool) -> ASGIResponse:
     extension = os.path.splitext(path)[1]
     headers = {"Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
     prefix = container.settings.media_accel_redirect_prefix
     if prefix:
-        # nginx sends the file with sendfile once we said yes (production mode).
+        # Production behind nginx: we only authorize; nginx sends the file with sendfile.
         headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + os.path.relpath(path, container.store.root)
         return ASGIResponse(body=b"", media_type=MEDIA_TYPES[extension], headers=headers)
-    return FileSendResponse(
-        path, os.stat(path).st_size, MEDIA_TYPES[extension], headers, is_head=request.method == "HEAD"
-    )
+    return FileSendResponse(path, os.stat(path).st_size, MEDIA_TYPES[extension], headers, is_head=is_head)
 
 
-def _stream(request: Request, video_id: int, resolution: str | None, name: str) -> ASGIResponse:
-    authenticated_user_id(request)
-    path = container_of(request).store.stream_file(video_id, resolution, name)
+def _access_cookie(scope: Scope) -> str | None:
+    """The ``access_token`` cookie, read straight from the header (the hot path skips full cookie parsing)."""
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, token = part.strip().partition("=")
+                if key == ACCESS_COOKIE:
+                    return token
+    return None
+
+
+async def _stream(scope: Scope, send: Send, resolution: str | None, name: str) -> None:
+    """Auth (JWT, no database), then whitelist + strict name + real-path check, then the file (S19-S21)."""
+    state = scope.get("state", {})
+    if scope["method"] not in ("GET", "HEAD"):
+        await send_error(send, 405, STATUS_MESSAGES[405], state.get("request_id"), headers=[(b"allow", b"GET, HEAD")])
+        return
+    container: Container = scope["app"].state.container
+    token = _access_cookie(scope)
+    try:
+        if not token:
+            raise AuthenticationFailed
+        container.tokens.decode_access(token)
+    except AuthenticationFailed:
+        await send_error(send, 401, NOT_LOGGED_IN, state.get("request_id"))
+        return
+    params = scope["path_params"]
+    path = container.store.stream_file(params["video_id"], resolution, name)
     if path is None:
-        raise NotFoundException(detail=NOT_FOUND)
-    return _send(request, str(path), SEGMENT_CACHE if name.endswith(".ts") else PLAYLIST_CACHE)
+        await send_error(send, 404, NOT_FOUND, state.get("request_id"))
+        return
+    cache = SEGMENT_CACHE if name.endswith(".ts") else PLAYLIST_CACHE
+    response = _file_response(container, str(path), cache, is_head=scope["method"] == "HEAD")
+    await response(scope, None, send)  # type: ignore[arg-type]
 
 
 class VideoController(Controller):
@@ -86,24 +116,35 @@ class VideoController(Controller):
             for entry in entries
         ]
 
-    @route("/{video_id:int}/{name:str}", http_method=["GET", "HEAD"], summary="Master playlist (index.m3u8)")
-    async def master_playlist(self, request: Request, video_id: int, name: str) -> ASGIResponse:
-        return _stream(request, video_id, None, name)
 
-    @route(
-        "/{video_id:int}/{resolution:str}/{name:str}",
-        http_method=["GET", "HEAD"],
-        summary="A rendition's playlist (index.m3u8) or one of its segments (000.ts)",
-    )
-    async def rendition_file(self, request: Request, video_id: int, resolution: str, name: str) -> ASGIResponse:
-        return _stream(request, video_id, resolution, name)
+class _Stream(ASGIResponse):
+    """Hands the raw ASGI call to ``_stream``: the hottest path builds no Request and no Response objects."""
+
+    def __init__(self, resolution: str | None, name: str) -> None:
+        self.resolution, self.name = resolution, name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _stream(scope, send, self.resolution, self.name)
+
+
+@route("/api/video/{video_id:int}/{name:str}", http_method=["GET", "HEAD"], include_in_schema=True)
+async def master_playlist(name: str) -> ASGIResponse:
+    """The master playlist (``index.m3u8``): every rendition with BANDWIDTH, RESOLUTION and CODECS."""
+    return _Stream(None, name)
+
+
+@route("/api/video/{video_id:int}/{resolution:str}/{name:str}", http_method=["GET", "HEAD"])
+async def rendition_file(resolution: str, name: str) -> ASGIResponse:
+    """A rendition's playlist (``index.m3u8``) or one of its segments (``000.ts``, trailing slash optional)."""
+    return _Stream(resolution, name)
 
 
 @route("/media/thumbnails/{name:str}", http_method=["GET", "HEAD"], summary="A video thumbnail (no login needed)")
 async def thumbnail(request: Request, name: str) -> ASGIResponse:
     if not THUMBNAIL_NAME.fullmatch(name):
         raise NotFoundException(detail="Not found.")
-    path = container_of(request).store.resolve_under_root(f"thumbnails/{name}")
+    container = container_of(request)
+    path = container.store.resolve_under_root(f"thumbnails/{name}")
     if path is None:
         raise NotFoundException(detail="Not found.")
-    return _send(request, str(path), "public, max-age=31536000, immutable")
+    return _file_response(container, str(path), "public, max-age=31536000, immutable", request.method == "HEAD")
