@@ -89,7 +89,7 @@ class Settings:
     frontend_dir: Path | None = None
     log_format: str = "console"
     log_level: str = "INFO"
-    password_hash_workers: int = 2
+    password_hash_workers: int = 1
     sweep_interval_seconds: int = 60
 
     @property
@@ -157,7 +157,7 @@ class Settings:
             frontend_dir=Path(frontend_dir).resolve() if frontend_dir else None,
             log_format=(env.get("LOG_FORMAT") or "console").lower(),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
-            password_hash_workers=_int(env.get("PASSWORD_HASH_WORKERS"), 2),
+            password_hash_workers=_int(env.get("PASSWORD_HASH_WORKERS"), 1),
             sweep_interval_seconds=_int(env.get("SWEEP_INTERVAL_SECONDS"), 60),
         )
 

@@ -28,7 +28,7 @@ class Argon2PasswordHasher:
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
         )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="argon2")
-        self._dummy_hash = self._hasher.hash("videoflix-dummy-password")
+        self._dummy_hash: str | None = None  # made on first use: start-up stays fast
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -40,6 +40,8 @@ class Argon2PasswordHasher:
         return await self._run(self._verify_sync, password_hash, password)
 
     async def verify_dummy(self, password: str) -> None:
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash("videoflix-dummy-password")
         await self._run(self._verify_sync, self._dummy_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:

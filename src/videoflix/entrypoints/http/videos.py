@@ -11,12 +11,13 @@ import re
 from datetime import datetime
 
 import msgspec
-from litestar import Controller, Request, get, route
+from litestar import Controller, Request, Response, get, route
 from litestar.exceptions import NotFoundException
 from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
 
 from videoflix.bootstrap import Container
+from videoflix.domain.catalog.model import CatalogEntry
 from videoflix.domain.errors import AuthenticationFailed
 from videoflix.entrypoints.http.auth import NOT_LOGGED_IN, authenticated_user_id
 from videoflix.entrypoints.http.cookies import ACCESS_COOKIE
@@ -95,26 +96,46 @@ async def _stream(scope: Scope, send: Send, resolution: str | None, name: str) -
     await response(scope, None, send)  # type: ignore[arg-type]
 
 
+class _EncodedCatalog:
+    """The JSON body of the list, encoded once per catalog answer and base URL.
+
+    The catalog service hands out the same list object for as long as it caches it, so identity is the version.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[int, str] | None = None
+        self._entries: list[CatalogEntry] | None = None  # held so its id() cannot be reused meanwhile
+        self._body = b""
+
+    def __call__(self, base: str, entries: list[CatalogEntry]) -> bytes:
+        if self._key != (id(entries), base) or self._entries is not entries:
+            self._body = msgspec.json.encode(
+                [
+                    VideoOut(
+                        id=entry.id,
+                        created_at=entry.created_at,
+                        title=entry.title,
+                        description=entry.description,
+                        thumbnail_url=f"{base}/media/{entry.thumbnail}" if entry.thumbnail else "",
+                        category=entry.category,
+                    )
+                    for entry in entries
+                ]
+            )
+            self._key, self._entries = (id(entries), base), entries
+        return self._body
+
+
 class VideoController(Controller):
     path = "/api/video"
     tags = ["videos"]
 
     @get("/", summary="Ready videos, newest first (a plain array)")
-    async def list_videos(self, request: Request) -> list[VideoOut]:
+    async def list_videos(self, request: Request) -> Response[list[VideoOut]]:
         authenticated_user_id(request)
-        base = public_base(request)
-        entries = await container_of(request).catalog.list_ready()
-        return [
-            VideoOut(
-                id=entry.id,
-                created_at=entry.created_at,
-                title=entry.title,
-                description=entry.description,
-                thumbnail_url=f"{base}/media/{entry.thumbnail}" if entry.thumbnail else "",
-                category=entry.category,
-            )
-            for entry in entries
-        ]
+        encoded = request.app.state.setdefault("encoded_catalog", _EncodedCatalog())
+        body = encoded(public_base(request), await container_of(request).catalog.list_ready())
+        return Response(body, media_type="application/json")  # type: ignore[arg-type]
 
 
 class _Stream(ASGIResponse):
