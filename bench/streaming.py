@@ -150,7 +150,7 @@ def main() -> None:
         a, b = max(ours, key=lambda r: r.requests_per_second), max(reference, key=lambda r: r.requests_per_second)
         rows.append(
             (
-                "segment (~%.0f KB) through Granian, pathsend" % segment_kb,
+                f"segment (~{segment_kb:.0f} KB) through Granian, pathsend",
                 fmt(a),
                 "bare pathsend app: " + fmt(b),
                 ratio(a, b),

@@ -90,7 +90,7 @@ def test_register_activate_login_refresh_logout_reset_over_http(stack):
         assert refused.status_code == 401
 
         assert client.post("/api/password_reset/", json={"email": email}).status_code == 200
-        messages = sink.wait_for(2, timeout=30)
+        messages = sink.wait_for(2, timeout=int(__import__("os").environ.get("E2E_MAIL_WAIT", "30")))
         uid, token = link_in(messages[1], "confirm_password.html")
         confirmed = client.post(
             f"/api/password_confirm/{uid}/{token}/",

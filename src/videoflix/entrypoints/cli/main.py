@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from videoflix.entrypoints.cli.media import demo, hls, videos
 from videoflix.entrypoints.logs import configure_logging
 from videoflix.settings import Settings
 
@@ -135,6 +136,11 @@ def create_admin(email: str, password_stdin: bool) -> None:
         click.echo(f"staff account ready: {user.email}")
 
     asyncio.run(run())
+
+
+cli.add_command(hls)
+cli.add_command(videos)
+cli.add_command(demo)
 
 
 def main() -> None:

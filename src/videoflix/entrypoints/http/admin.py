@@ -7,10 +7,10 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.exceptions import ClientException
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from videoflix.domain.catalog.model import Video
+from videoflix.domain.errors import InvalidInput
 from videoflix.domain.media.service import VideoDraft
 from videoflix.entrypoints.http.auth import staff_user
 from videoflix.entrypoints.http.state import container_of
@@ -90,8 +90,10 @@ class AdminVideoController(Controller):
                 request, container.store.new_upload_path, container.settings.max_upload_bytes
             )
             upload = form.files.get("file")
-            if upload is None or upload.size == 0:
-                raise ClientException("Attach the video as the form field 'file'.")
+            if upload is None:
+                raise InvalidInput("Attach the video as the form field 'file'.")
+            if upload.size == 0:
+                raise InvalidInput("The file is not a usable video: it is empty.")
             thumbnail = form.files.get("thumbnail")
             if thumbnail is not None and thumbnail.size == 0:
                 thumbnail = None

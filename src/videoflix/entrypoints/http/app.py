@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from litestar import Litestar
 from litestar.config.allowed_hosts import AllowedHostsConfig
@@ -16,9 +17,12 @@ from videoflix.entrypoints.http.accounts import AccountController
 from videoflix.entrypoints.http.admin import AdminVideoController
 from videoflix.entrypoints.http.clientip import ClientAddress
 from videoflix.entrypoints.http.csrf import CSRFMiddleware
+from videoflix.entrypoints.http.docs import DOCS_HANDLERS, document_api, openapi_config
 from videoflix.entrypoints.http.errors import EXCEPTION_HANDLERS
+from videoflix.entrypoints.http.frontend import frontend_handlers
+from videoflix.entrypoints.http.health import HEALTH_HANDLERS
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
-from videoflix.entrypoints.http.videos import VideoController, thumbnail
+from videoflix.entrypoints.http.videos import VideoController, master_playlist, rendition_file, thumbnail
 from videoflix.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +43,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 await app.state.container.close()
 
     app = Litestar(
-        route_handlers=[AccountController, VideoController, AdminVideoController, thumbnail],
+        route_handlers=[
+            AccountController,
+            VideoController,
+            master_playlist,
+            rendition_file,
+            AdminVideoController,
+            thumbnail,
+            *HEALTH_HANDLERS,
+            *DOCS_HANDLERS,
+            *frontend_handlers(settings),
+        ],
+        openapi_config=openapi_config(version("videoflix")),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         cors_config=CORSConfig(
             allow_origins=settings.cors_allowed_origins,
@@ -50,14 +65,16 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             max_age=600,
         ),
         allowed_hosts=None if "*" in settings.allowed_hosts else AllowedHostsConfig(settings.allowed_hosts),
-        middleware=[
-            RequestLogMiddleware,
-            DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins),
-        ],
+        middleware=[DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins)],
         request_max_body_size=settings.max_json_body_bytes,
         lifespan=[lifespan],
+        logging_config=None,  # entrypoints/logs.py configures logging (LOG_FORMAT); Litestar's default would replace it
         debug=False,  # never render tracebacks to clients, even with DEBUG=true (S18)
     )
+    # Outermost, not a route middleware: unknown paths (404), wrong methods (405) and CORS preflights, which
+    # Litestar answers before any route middleware runs, get a request id and a log line too.
+    app.asgi_handler = RequestLogMiddleware(app.asgi_handler)
+    document_api(app)
     app.state.client_address = ClientAddress(settings.trusted_proxies)
     app.state.settings = settings
     return app
