@@ -331,3 +331,17 @@ async def test_s17_email_links_ignore_host_headers(client, container):
     assert token == response.json()["token"]
     texts = [p.read_text() for p in outbox_files(container.settings)]
     assert not any("evil.test" in t for t in texts)
+
+
+async def test_allowed_hosts_ignores_ports_like_django(tmp_path):
+    settings = make_settings(tmp_path, ALLOWED_HOSTS="127.0.0.1,.videoflix.example")
+    await asyncio.to_thread(upgrade, settings.database_url)
+    container = await bootstrap(settings, run_periodic_sweeps=False)
+    try:
+        async with AsyncTestClient(create_app(container=container), base_url=API_BASE) as client:
+            assert (await client.get("/api/health")).status_code == 200  # Host: 127.0.0.1:8000
+            assert (await client.get("/api/health", headers={"Host": "cdn.videoflix.example"})).status_code == 200
+            refused = await client.get("/api/health", headers={"Host": "evil.test:8000"})
+            assert refused.status_code == 400 and refused.json()["detail"]
+    finally:
+        await container.close()

@@ -28,9 +28,10 @@ def output_fps(probed: float) -> Fraction:
     """A constant output rate: a standard rate within 2% of the probe, else whole frames per second, <= 60."""
     if probed <= 0:
         return DEFAULT_FPS
-    for rate in STANDARD_RATES:
-        if abs(probed - rate) <= rate * Fraction(2, 100):
-            return rate
+    # the nearest one: 30 is within 2% of 29.97 too, and must stay 30 (no dropped frames)
+    close = [rate for rate in STANDARD_RATES if abs(probed - rate) <= rate * Fraction(2, 100)]
+    if close:
+        return min(close, key=lambda rate: abs(probed - rate))
     return Fraction(min(MAX_FPS, max(1, round(probed))))
 
 

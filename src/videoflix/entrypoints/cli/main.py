@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 
 import click
@@ -51,7 +52,7 @@ def serve(host: str, port: int, workers: int, migrate: bool | None) -> None:
         if settings.embedded
         else "database " + settings.database_url.split("@")[-1]
     )
-    click.echo(f"Videoflix on http://{host}:{port}/api/ - {mode}", err=True)
+    logging.getLogger("videoflix").info("Videoflix on http://%s:%s/api/ - %s", host, port, mode)
     Granian(
         "videoflix.entrypoints.http.asgi:create_asgi_app",
         factory=True,

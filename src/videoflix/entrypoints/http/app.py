@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from litestar import Litestar
-from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
 
@@ -21,6 +20,7 @@ from videoflix.entrypoints.http.docs import DOCS_HANDLERS, document_api, openapi
 from videoflix.entrypoints.http.errors import EXCEPTION_HANDLERS
 from videoflix.entrypoints.http.frontend import frontend_handlers
 from videoflix.entrypoints.http.health import HEALTH_HANDLERS
+from videoflix.entrypoints.http.hosts import AllowedHostsMiddleware
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
 from videoflix.entrypoints.http.videos import VideoController, master_playlist, rendition_file, thumbnail
 from videoflix.settings import Settings
@@ -64,7 +64,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             expose_headers=["x-request-id"],
             max_age=600,
         ),
-        allowed_hosts=None if "*" in settings.allowed_hosts else AllowedHostsConfig(settings.allowed_hosts),
         middleware=[DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins)],
         request_max_body_size=settings.max_json_body_bytes,
         lifespan=[lifespan],
@@ -73,6 +72,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     # Outermost, not a route middleware: unknown paths (404), wrong methods (405) and CORS preflights, which
     # Litestar answers before any route middleware runs, get a request id and a log line too.
+    if "*" not in settings.allowed_hosts:
+        app.asgi_handler = AllowedHostsMiddleware(app.asgi_handler, settings.allowed_hosts)
     app.asgi_handler = RequestLogMiddleware(app.asgi_handler)
     document_api(app)
     app.state.client_address = ClientAddress(settings.trusted_proxies)

@@ -1,0 +1,39 @@
+"""Same-origin option: with ``FRONTEND_DIR`` set, Videoflix serves that copy of the frontend at ``/``.
+
+Frontend and API then share one origin (``http://host:8000/`` and ``http://host:8000/api/``): no CORS, and the
+``SameSite=Lax`` cookies flow whatever name the browser used for the host. The API and the media keep their paths:
+``/api/...`` and ``/media/...`` are never looked up in the frontend folder, whatever it contains.
+"""
+
+from __future__ import annotations
+
+from litestar import Request
+from litestar.exceptions import NotFoundException
+from litestar.router import Router
+from litestar.static_files import create_static_files_router
+
+from videoflix.settings import Settings
+
+RESERVED_PREFIXES = ("/api", "/media")
+
+
+async def _not_for_reserved_paths(request: Request) -> None:
+    path = request.url.path
+    if any(path == prefix or path.startswith(prefix + "/") for prefix in RESERVED_PREFIXES):
+        raise NotFoundException()
+
+
+def frontend_handlers(settings: Settings) -> list[Router]:
+    """The static-files router for ``settings.frontend_dir`` (``index.html`` at ``/``), or nothing."""
+    if settings.frontend_dir is None:
+        return []
+    return [
+        create_static_files_router(
+            path="/",
+            directories=[settings.frontend_dir],
+            html_mode=True,
+            name="frontend",
+            include_in_schema=False,
+            before_request=_not_for_reserved_paths,
+        )
+    ]

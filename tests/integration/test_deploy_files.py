@@ -1,0 +1,570 @@
+"""The container and proxy files, checked without a Docker engine: the compose file parses and wires real commands,
+settings and endpoints; the Containerfile installs what the code imports; nginx accepts its config and, in front of a
+stand-in upstream, serves X-Accel-Redirect files, thumbnails and uploads the way the app relies on."""
+
+from __future__ import annotations
+
+import ast
+import http.server
+import importlib.metadata
+import json
+import re
+import shlex
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import pytest
+import yaml
+from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
+from packaging.requirements import Requirement
+
+from tests.nginx import NGINX_CONF, NginxProxy, find_nginx, free_port
+from videoflix.entrypoints.cli.main import cli
+from videoflix.entrypoints.http.app import create_app
+from videoflix.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "compose.yaml"
+CONTAINERFILE = REPO / "Containerfile"
+ENV_TEMPLATE = REPO / ".env.template"
+DOCKERIGNORE = REPO / ".dockerignore"
+SETTINGS_SOURCE = REPO / "src" / "videoflix" / "settings.py"
+IMAGE = "videoflix:local"
+MEDIA_ROOT = "/srv/videoflix/media"
+PROCESS_ONLY = {"VIDEOFLIX_ENV_FILE"}  # read from the process environment only: which .env file to read
+ACCEL_PREFIX = "/_protected_media/"
+
+needs_nginx = pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (apt-get install nginx-light)")
+
+
+def settings_names() -> set[str]:
+    """Every environment variable ``Settings.from_env`` reads, from the source of settings.py."""
+    source = SETTINGS_SOURCE.read_text(encoding="utf-8")
+    names = set(re.findall(r"""env(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']""", source))
+    names |= set(re.findall(r"""os\.environ\.get\(\s*["']([A-Z][A-Z0-9_]*)["']""", source))
+    assert len(names) > 30, "the settings parser no longer finds the variables"
+    return names
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def videoflix_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: service for name, service in compose["services"].items() if service.get("image") == IMAGE}
+
+
+def containerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Containerfile, continuation lines joined, comments dropped."""
+    text = CONTAINERFILE.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    result = []
+    for line in joined.splitlines():
+        if line.strip():
+            instruction, _, arguments = line.strip().partition(" ")
+            result.append((instruction.upper(), arguments.strip()))
+    return result
+
+
+def exec_form(arguments: str) -> list[str]:
+    return json.loads(arguments) if arguments.startswith("[") else shlex.split(arguments)
+
+
+def check_videoflix_command(args: list[str]) -> None:
+    """Parse ``args`` with the real `videoflix` click group (options validated, nothing run)."""
+    command: click.Command = cli
+    context = cli.make_context("videoflix", list(args), resilient_parsing=False)
+    remaining = [*context._protected_args, *context.args]
+    while isinstance(command, click.Group):
+        name, sub, remaining = command.resolve_command(context, remaining)
+        assert sub is not None, f"no such command: {args}"
+        context = sub.make_context(name, list(remaining), parent=context)
+        remaining = [*getattr(context, "_protected_args", []), *context.args]
+        command = sub
+    assert not remaining, f"unexpected arguments {remaining} in {args}"
+
+
+def app_route_paths() -> set[str]:
+    app = create_app(Settings.from_env({"SECRET_KEY": "x" * 40, "VIDEOFLIX_DATA_DIR": "/nonexistent"}))
+    return {route.path for route in app.routes if isinstance(route, HTTPRoute) and "GET" in route.methods}
+
+
+def urls_in(value: Any) -> list[str]:
+    return re.findall(r"http://127\.0\.0\.1:8000(/[A-Za-z0-9/_.-]*)", json.dumps(value))
+
+
+# -- compose.yaml ----------------------------------------------------------------------------------------------------
+
+
+def test_compose_has_the_whole_stack(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "nginx", "mailpit"}
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["redis"]["image"].startswith("redis:7")
+    assert services["nginx"]["image"].startswith("nginx:1.27")
+    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    for name in ("postgres", "redis"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "pg_isready" in str(services["postgres"]["healthcheck"]["test"])
+    assert any(v.startswith("postgres:") for v in services["postgres"]["volumes"])
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["migrate"]["restart"] == "no"
+    web_needs = services["web"]["depends_on"]
+    assert web_needs["migrate"]["condition"] == "service_completed_successfully"
+    assert web_needs["redis"]["condition"] == "service_healthy"
+    assert services["nginx"]["depends_on"]["web"]["condition"] == "service_healthy"
+    assert "8000:80" in services["nginx"]["ports"]
+    assert any("8025:8025" in port for port in services["mailpit"]["ports"])
+
+
+def test_every_videoflix_service_runs_a_real_command(compose: dict[str, Any]) -> None:
+    services = videoflix_services(compose)
+    assert set(services) == {"migrate", "web", "worker"}
+    for name, service in services.items():
+        assert service["build"]["dockerfile"] == "Containerfile", name
+        check_videoflix_command(service["command"])
+    assert services["migrate"]["command"] == ["db", "upgrade"]
+    web = services["web"]["command"]
+    assert web[0] == "serve" and "--no-migrate" in web and web[web.index("--workers") + 1] == "4"
+    assert services["worker"]["command"][0] == "worker"
+    # The image's own default command is one too.
+    instructions = containerfile()
+    entrypoint = exec_form(next(args for kind, args in instructions if kind == "ENTRYPOINT"))
+    command = exec_form(next(args for kind, args in instructions if kind == "CMD"))
+    assert entrypoint == ["tini", "--", "videoflix"]
+    check_videoflix_command(command)
+    assert command == ["serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+
+
+def test_a_wrong_command_would_be_caught() -> None:
+    with pytest.raises((AssertionError, click.UsageError)):
+        check_videoflix_command(["serve", "--no-such-option"])
+    with pytest.raises((AssertionError, click.UsageError)):
+        check_videoflix_command(["no-such-command"])
+
+
+def test_compose_sets_only_settings_videoflix_reads(compose: dict[str, Any]) -> None:
+    known = settings_names()
+    for name, service in videoflix_services(compose).items():
+        environment = service["environment"]
+        unknown = set(environment) - known
+        assert not unknown, f"{name} sets variables Videoflix does not read: {sorted(unknown)}"
+        assert environment["MEDIA_ACCEL_REDIRECT_PREFIX"] == ACCEL_PREFIX
+        assert environment["DB_HOST"] == "postgres"
+        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["MEDIA_ROOT"] == MEDIA_ROOT
+        assert "mailpit" in environment["EMAIL_HOST"] and "1025" in environment["EMAIL_PORT"]
+        assert service["env_file"][0]["path"] == ".env"
+        # ${NAME:-default} interpolations read .env too: they must be settings as well.
+        interpolated = set(re.findall(r"\$\{([A-Z_]+)", json.dumps(service)))
+        assert interpolated <= known, sorted(interpolated - known)
+
+
+def test_trusted_proxies_cover_the_compose_network(compose: dict[str, Any]) -> None:
+    import ipaddress
+
+    subnet = ipaddress.ip_network(compose["networks"]["default"]["ipam"]["config"][0]["subnet"])
+    for service in videoflix_services(compose).values():
+        trusted = [ipaddress.ip_network(p.strip()) for p in service["environment"]["TRUSTED_PROXIES"].split(",")]
+        assert any(subnet.subnet_of(network) for network in trusted)  # type: ignore[arg-type]
+
+
+def test_media_is_one_volume_shared_by_web_worker_and_nginx(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "media" in compose["volumes"]
+    for name in ("web", "worker"):
+        assert f"media:{MEDIA_ROOT}" in services[name]["volumes"], name
+    nginx_volumes = services["nginx"]["volumes"]
+    assert f"media:{MEDIA_ROOT}:ro" in nginx_volumes
+    assert "./deploy/nginx/videoflix.conf:/etc/nginx/conf.d/default.conf:ro" in nginx_volumes
+    assert (REPO / "deploy" / "nginx" / "videoflix.conf").is_file()
+
+
+def test_health_checks_point_at_real_endpoints(compose: dict[str, Any]) -> None:
+    routes = app_route_paths()
+    web_check = urls_in(compose["services"]["web"]["healthcheck"]["test"])
+    assert web_check == ["/api/ready"]
+    image_check = urls_in([args for kind, args in containerfile() if kind == "HEALTHCHECK"])
+    assert image_check == ["/api/health"]
+    for path in web_check + image_check:
+        assert path in routes, path
+    # The worker and the one-shot migration have no web server: the image's check is off for them.
+    for name in ("worker", "migrate"):
+        assert compose["services"][name]["healthcheck"] == {"disable": True}
+
+
+async def test_the_health_check_endpoints_answer(client: AsyncTestClient) -> None:
+    assert (await client.get("/api/health")).status_code == 200
+    assert (await client.get("/api/ready")).status_code == 200
+
+
+# -- .env.template ---------------------------------------------------------------------------------------------------
+
+
+def test_env_template_lists_every_setting_once_with_a_comment() -> None:
+    lines = ENV_TEMPLATE.read_text(encoding="utf-8").splitlines()
+    assigned = [(index, line.split("=", 1)[0]) for index, line in enumerate(lines) if re.match(r"^[A-Z_]+=", line)]
+    names = [name for _, name in assigned]
+    assert len(names) == len(set(names)), "a setting is listed twice"
+    assert set(names) == settings_names() - PROCESS_ONLY
+    for index, name in assigned:
+        assert lines[index - 1].startswith("# "), f"{name} has no comment line above it"
+    for django_name in ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DB_NAME", "DB_USER"):
+        assert django_name in names
+
+
+def test_env_template_values_are_safe_and_readable() -> None:
+    from videoflix.settings import read_dotenv
+
+    values = read_dotenv(ENV_TEMPLATE)
+    assert values["SECRET_KEY"] == ""  # generated and kept in the data folder until someone sets one
+    assert values["DEBUG"] == "false"
+    settings = Settings.from_env({**values, "VIDEOFLIX_DATA_DIR": "/nonexistent"} | {"SECRET_KEY": "x" * 40})
+    assert settings.embedded  # the template alone selects the embedded default (compose sets DB_HOST)
+    assert settings.access_token_minutes > 20  # the frontend refreshes every 20 minutes
+    assert settings.max_upload_bytes == 4 * 1024**3
+
+
+# -- Containerfile ---------------------------------------------------------------------------------------------------
+
+
+def test_containerfile_is_multi_stage_slim_and_non_root() -> None:
+    instructions = containerfile()
+    bases = [args for kind, args in instructions if kind == "FROM"]
+    assert len(bases) >= 2
+    image_arg = next(args for kind, args in instructions if kind == "ARG" and args.startswith("PYTHON_IMAGE="))
+    image = image_arg.split("=", 1)[1]
+    assert re.fullmatch(r"python:3\.(1[1-9])-slim(-\w+)?", image), image
+    users = [args for kind, args in instructions if kind == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    runtime = [args for kind, args in instructions if kind == "RUN"]
+    apt = next(args for args in runtime if "apt-get install" in args)
+    assert {"ffmpeg", "tini"} <= set(apt.split())
+    assert "--no-install-recommends" in apt and "rm -rf /var/lib/apt/lists" in apt
+    assert any(kind == "HEALTHCHECK" for kind, _ in instructions)
+    env = " ".join(args for kind, args in instructions if kind == "ENV")
+    assert f"MEDIA_ROOT={MEDIA_ROOT}" in env
+
+
+def test_containerfile_installs_the_project_and_everything_it_imports() -> None:
+    instructions = containerfile()
+    runs = " ".join(args for kind, args in instructions if kind == "RUN")
+    copies = [args for kind, args in instructions if kind == "COPY"]
+    assert "pip install --no-deps ." in runs  # the project itself
+    assert "['project']['dependencies']" in runs  # its declared dependencies, read from pyproject.toml
+    assert any(args.startswith("pyproject.toml") for args in copies)
+    assert any(args.startswith("src ") for args in copies)
+    # What the build context lets in: an allowlist of exactly what the COPY lines need.
+    allowed = [line for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines() if line.startswith("!")]
+    assert set(allowed) == {"!pyproject.toml", "!README.md", "!src/"}
+    # Every third-party module the code imports comes with a declared dependency (directly or through one).
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    installed = _dependency_closure(declared)
+    providers = importlib.metadata.packages_distributions()
+    for module in _third_party_imports():
+        distributions = {_normalize(d) for d in providers.get(module, [])}
+        assert distributions & installed, f"`import {module}` is not covered by pyproject dependencies"
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _dependency_closure(requirements: list[str]) -> set[str]:
+    seen: set[str] = set()
+    pending = [Requirement(r) for r in requirements]
+    while pending:
+        requirement = pending.pop()
+        name = _normalize(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = importlib.metadata.requires(requirement.name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for line in requires:
+            child = Requirement(line)
+            environment = {"extra": ""}
+            extras = requirement.extras or {""}
+            if child.marker is None or any(child.marker.evaluate({**environment, "extra": e}) for e in extras):
+                pending.append(child)
+    return seen
+
+
+def _third_party_imports() -> set[str]:
+    modules: set[str] = set()
+    for path in (REPO / "src" / "videoflix").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    return {m for m in modules if m not in sys.stdlib_module_names and m != "videoflix"}
+
+
+def test_containerfile_env_is_made_of_settings() -> None:
+    names = set()
+    for kind, args in containerfile():
+        if kind == "ENV":
+            names |= set(re.findall(r"(?:^|\s)([A-Z_][A-Z0-9_]*)=", args))
+    ours = {n for n in names if not n.startswith(("PYTHON", "PIP")) and n != "PATH"}
+    assert ours and ours <= settings_names()
+
+
+# -- nginx -----------------------------------------------------------------------------------------------------------
+
+
+def _locations(conf: str) -> dict[str, str]:
+    """``location`` header -> its block, for the un-nested locations of the config."""
+    blocks = {}
+    for match in re.finditer(r"location\s+([^{]+?)\s*\{", conf):
+        depth, start = 1, match.end()
+        index = start
+        while depth:
+            depth += {"{": 1, "}": -1}.get(conf[index], 0)
+            index += 1
+        blocks[match.group(1).strip()] = conf[start : index - 1]
+    return blocks
+
+
+def test_nginx_config_has_the_production_locations(compose: dict[str, Any]) -> None:
+    conf = NGINX_CONF.read_text(encoding="utf-8")
+    locations = _locations(conf)
+    protected = locations[ACCEL_PREFIX]
+    assert re.search(r"^\s*internal;", protected, re.MULTILINE)
+    assert f"alias {MEDIA_ROOT}/;" in protected
+    assert "sendfile on;" in protected
+    assert "application/vnd.apple.mpegurl m3u8;" in protected and "video/MP2T ts;" in protected
+    upload = locations["~ ^/api/admin/videos/?$"]
+    assert "proxy_request_buffering off;" in upload
+    size = re.search(r"client_max_body_size (\d+)m;", upload)
+    assert size and int(size.group(1)) * 1024**2 > Settings.max_upload_bytes
+    assert f"alias {MEDIA_ROOT}/thumbnails/;" in locations["/media/thumbnails/"]
+    assert "server web:8000;" in conf  # the compose service and port
+    prefix = videoflix_services(compose)["web"]["environment"]["MEDIA_ACCEL_REDIRECT_PREFIX"]
+    assert prefix == ACCEL_PREFIX
+
+
+@needs_nginx
+def test_nginx_accepts_the_local_rendering(tmp_path: Path) -> None:
+    proxy = NginxProxy(app_port=free_port(), media_root=tmp_path)
+    try:
+        result = proxy.check()
+    finally:
+        proxy.stop()
+    assert result.returncode == 0, result.stderr
+
+
+# -- nginx in front of a stand-in upstream ---------------------------------------------------------------------------
+
+
+class Upstream(http.server.ThreadingHTTPServer):
+    """Answers like the app: streaming URLs with an empty 200 and X-Accel-Redirect, everything else 200 JSON."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", free_port()), _UpstreamHandler)
+        self.seen: list[dict[str, Any]] = []
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class _UpstreamHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Upstream
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _record(self, body: bytes) -> None:
+        self.server.seen.append({"path": self.path, "headers": dict(self.headers), "size": len(body)})
+
+    def do_GET(self) -> None:
+        self._record(b"")
+        match = re.fullmatch(r"/api/video/(\d+)/(\w+)/([\w.]+)/?", self.path)
+        if self.path == "/api/ready":
+            self._json(503, {"status": "not ready"})
+            return
+        if not match:
+            self._json(200, {"path": self.path})
+            return
+        video_id, resolution, name = match.groups()
+        self.send_response(200)
+        self.send_header("X-Accel-Redirect", f"{ACCEL_PREFIX}releases/{video_id}/abc/{resolution}/{name}")
+        media_type = "video/MP2T" if name.endswith(".ts") else "application/vnd.apple.mpegurl"
+        self.send_header("Content-Type", media_type)
+        self.send_header("Cache-Control", "private, max-age=31536000, immutable")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if self.headers.get("Origin") == "http://127.0.0.1:5500":
+            self.send_header("Access-Control-Allow-Origin", "http://127.0.0.1:5500")
+            self.send_header("Access-Control-Allow-Credentials", "true")
+            self.send_header("Vary", "Origin")
+        self.send_header("x-request-id", self.headers.get("X-Request-ID", ""))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        size = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                length = int(self.rfile.readline().strip(), 16)
+                size += len(self.rfile.read(length))
+                self.rfile.readline()
+                if length == 0:
+                    break
+        else:
+            size = len(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        self.server.seen.append({"path": self.path, "headers": dict(self.headers), "size": size})
+        self._json(202, {"received": size})
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    root = tmp_path / "media"
+    rendition = root / "releases" / "7" / "abc" / "480p"
+    rendition.mkdir(parents=True)
+    (rendition / "000.ts").write_bytes(b"\x47" + bytes(range(187)) * 50)
+    (rendition / "index.m3u8").write_text("#EXTM3U\n#EXT-X-TARGETDURATION:4\n" + "#EXTINF:4.0,\n000.ts\n" * 100)
+    (root / "thumbnails").mkdir()
+    (root / "thumbnails" / "7-0123456789ab.jpg").write_bytes(b"\xff\xd8\xff\xe0 a jpeg")
+    return root
+
+
+@pytest.fixture
+def proxied(media: Path) -> Iterator[tuple[NginxProxy, Upstream]]:
+    if find_nginx() is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    upstream = Upstream()
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with NginxProxy(app_port=upstream.port, media_root=media) as proxy:
+            yield proxy, upstream
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def test_nginx_sends_segments_the_app_authorized(proxied: tuple[NginxProxy, Upstream], media: Path) -> None:
+    proxy, upstream = proxied
+    origin = {"Origin": "http://127.0.0.1:5500"}
+    for path in ("/api/video/7/480p/000.ts", "/api/video/7/480p/000.ts/"):
+        response = httpx.get(proxy.url + path, headers=origin)
+        assert response.status_code == 200, proxy.logs()
+        assert response.content == (media / "releases/7/abc/480p/000.ts").read_bytes()
+        assert response.headers["content-type"] == "video/MP2T"
+        assert response.headers["cache-control"] == "private, max-age=31536000, immutable"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        # nginx drops most upstream headers on X-Accel-Redirect; the config puts the app's CORS answer back.
+        assert response.headers["access-control-allow-origin"] == "http://127.0.0.1:5500"
+        assert response.headers["access-control-allow-credentials"] == "true"
+        assert "Origin" in response.headers["vary"]
+        assert "x-accel-redirect" not in response.headers
+        # nginx's request id reached the app and comes back to the client.
+        assert response.headers["x-request-id"] == upstream.seen[-1]["headers"]["X-Request-ID"]
+    ranged = httpx.get(proxy.url + "/api/video/7/480p/000.ts", headers={"Range": "bytes=0-187"})
+    assert ranged.status_code == 206 and len(ranged.content) == 188
+
+
+def test_nginx_sends_playlists_compressed_and_no_cors_for_strangers(proxied: tuple[NginxProxy, Upstream]) -> None:
+    proxy, _ = proxied
+    response = httpx.get(
+        proxy.url + "/api/video/7/480p/index.m3u8",
+        headers={"Accept-Encoding": "gzip", "Origin": "http://127.0.0.1.evil.test"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.text.startswith("#EXTM3U")  # httpx decompressed it
+    assert "access-control-allow-origin" not in response.headers
+    assert response.headers["x-content-type-options"] == "nosniff"
+    segment = httpx.get(proxy.url + "/api/video/7/480p/000.ts", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in segment.headers  # video is not compressed again
+
+
+def test_the_protected_files_are_not_reachable_directly(proxied: tuple[NginxProxy, Upstream]) -> None:
+    proxy, _ = proxied
+    response = httpx.get(proxy.url + "/_protected_media/releases/7/abc/480p/000.ts")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_nginx_serves_thumbnails_from_the_media_folder(proxied: tuple[NginxProxy, Upstream], media: Path) -> None:
+    proxy, upstream = proxied
+    response = httpx.get(proxy.url + "/media/thumbnails/7-0123456789ab.jpg")
+    assert response.status_code == 200
+    assert response.content == (media / "thumbnails" / "7-0123456789ab.jpg").read_bytes()
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert not upstream.seen  # the app was not asked
+    missing = httpx.get(proxy.url + "/media/thumbnails/8-0123456789ab.jpg")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Not found."}
+
+
+def test_nginx_forwards_the_client_and_request_id(proxied: tuple[NginxProxy, Upstream]) -> None:
+    proxy, upstream = proxied
+    response = httpx.get(proxy.url + "/api/video/", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert response.status_code == 200
+    headers = upstream.seen[-1]["headers"]
+    # The spoofed hop stays first; nginx appends the real peer, which is what the app trusts (TRUSTED_PROXIES).
+    assert headers["X-Forwarded-For"] == "203.0.113.9, 127.0.0.1"
+    assert headers["X-Forwarded-Proto"] == "http"
+    assert headers["Host"] == f"127.0.0.1:{proxy.port}"
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["X-Request-ID"])
+    root = httpx.get(proxy.url + "/")
+    assert root.json() == {"path": "/"}  # / goes to the app (the frontend, with FRONTEND_DIR)
+    not_ready = httpx.get(proxy.url + "/api/ready")
+    assert not_ready.status_code == 503
+    assert not_ready.json() == {"status": "not ready"}  # the app's own error answers pass unchanged
+
+
+def test_uploads_stream_through_and_json_bodies_stay_small(proxied: tuple[NginxProxy, Upstream]) -> None:
+    proxy, upstream = proxied
+    big = 8 * 1024 * 1024  # above the 2 MiB limit of the other /api/ locations
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(big // 65536):
+            yield b"\0" * 65536
+
+    for path in ("/api/admin/videos/", "/api/admin/videos"):
+        upload = httpx.post(proxy.url + path, content=chunks(), timeout=30)
+        assert upload.status_code == 202, proxy.logs()
+        assert upload.json() == {"received": big}
+        assert upstream.seen[-1]["size"] == big
+    too_big = httpx.post(proxy.url + "/api/login/", content=b"x" * big, timeout=30)
+    assert too_big.status_code == 413
+    assert too_big.headers["content-type"] == "application/json"
+    assert too_big.json() == {"detail": "The request body is too large."}
+
+
+@needs_nginx
+def test_an_unreachable_app_is_a_json_503(tmp_path: Path) -> None:
+    with NginxProxy(app_port=free_port(), media_root=tmp_path) as proxy:  # nothing listens there
+        response = httpx.get(proxy.url + "/api/video/")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/json"
+    assert "unavailable" in response.json()["detail"]
