@@ -327,7 +327,7 @@ async def test_s17_email_links_ignore_host_headers(client, container):
         headers={"Host": "evil.test", "X-Forwarded-Host": "evil.test"},
     )
     assert response.status_code == 201
-    uid, token = await latest_link(container, "activate.html")  # the link found starts with FRONTEND_URL
+    _uid, token = await latest_link(container, "activate.html")  # the link found starts with FRONTEND_URL
     assert token == response.json()["token"]
     texts = [p.read_text() for p in outbox_files(container.settings)]
     assert not any("evil.test" in t for t in texts)
