@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -76,3 +77,20 @@ def write_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
+
+
+_TARGET = re.compile(r"^#EXT-X-TARGETDURATION:(\d+)$", re.MULTILINE)
+_EXTINF = re.compile(r"^#EXTINF:([0-9.]+)", re.MULTILINE)
+
+
+def with_valid_target_duration(text: str) -> str:
+    """ffmpeg rounds the target duration to the nearest second, so a clip under a second gets
+    ``TARGETDURATION:0``, which players reject. RFC 8216 wants at least every segment's duration rounded."""
+    durations = [float(value) for value in _EXTINF.findall(text)]
+    match = _TARGET.search(text)
+    if not durations or match is None:
+        return text
+    needed = max(1, math.ceil(max(durations)))
+    if int(match.group(1)) >= needed:
+        return text
+    return _TARGET.sub(f"#EXT-X-TARGETDURATION:{needed}", text, count=1)

@@ -161,8 +161,13 @@ def _non_empty(path: Path) -> bool:
 def _finish_outputs(out_dir: Path, rungs: list[PlannedRung], has_audio: bool) -> list[Rendition]:
     """Check every rung has a playlist, then replace ffmpeg's master with a complete, sorted one."""
     for rung in rungs:
-        if not (out_dir / rung.name / "index.m3u8").is_file():
+        media_playlist = out_dir / rung.name / "index.m3u8"
+        if not media_playlist.is_file():
             raise MediaError(f"ffmpeg wrote no playlist for {rung.name}")
+        text = media_playlist.read_text(encoding="utf-8")
+        fixed = playlist.with_valid_target_duration(text)
+        if fixed != text:
+            playlist.write_atomically(media_playlist, fixed)
     master = out_dir / MASTER
     ffmpeg_master = master.read_text(encoding="utf-8") if master.is_file() else None
     renditions = playlist.renditions_from(rungs, ffmpeg_master, has_audio)
