@@ -339,6 +339,13 @@ class FakeVideoRepository:
             self._touch()
             self._videos[video.id] = copy.deepcopy(video)
 
+    async def save_metadata(self, video: Video) -> None:
+        if stored := self._videos.get(video.id or 0):
+            self._touch()
+            stored.title, stored.description, stored.category = video.title, video.description, video.category
+            stored.thumbnail, stored.custom_thumbnail = video.thumbnail, video.custom_thumbnail
+            stored.updated_at = video.updated_at
+
     async def set_progress(self, video_id: int, progress: float, now: datetime) -> None:
         if video := self._videos.get(video_id):
             self._touch()

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
+MIN_SECRET_KEY_LENGTH = 32
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -119,7 +120,7 @@ class Settings:
         trusted = _list(env.get("CSRF_TRUSTED_ORIGINS"), ["http://127.0.0.1:5500", "http://localhost:5500"])
         frontend_dir = env.get("FRONTEND_DIR")
         return cls(
-            secret_key=env.get("SECRET_KEY") or _embedded_secret(data_dir),
+            secret_key=_secret_key(env, data_dir),
             debug=debug,
             data_dir=data_dir,
             media_root=media_root,
@@ -179,15 +180,25 @@ def _database_url(env: dict[str, str], data_dir: Path) -> str:
 def _embedded_secret(data_dir: Path) -> str:
     """On the embedded default, keep one random key in the data folder so sessions survive restarts."""
     path = data_dir / "secret_key"
-    if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
+    existing = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+    if existing:
+        return existing
     data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # O_EXCL: when several workers start at once, the first writer wins and the others read its key.
+    temp = data_dir / f".secret_key.{os.getpid()}"
+    temp.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+    temp.chmod(0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.link(temp, path)  # atomic, and never replaces: when several processes start at once, the first wins
     except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key)
+        if not path.read_text(encoding="utf-8").strip():  # an empty file left by a crash: take its place
+            os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _secret_key(env: dict[str, str], data_dir: Path) -> str:
+    key = env.get("SECRET_KEY") or _embedded_secret(data_dir)
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters long (HS256 needs 256 bits)")
     return key

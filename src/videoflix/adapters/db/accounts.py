@@ -21,6 +21,8 @@ from videoflix.domain.accounts.model import (
 )
 from videoflix.domain.accounts.service import DuplicateEmail
 
+REDACTED = "(removed after delivery: it contained a one-time link)"
+
 
 def _user(row: UserModel) -> User:
     return User(
@@ -220,7 +222,8 @@ class SqlOutbox:
         await self._session.execute(
             update(OutboxEmailModel)
             .where(OutboxEmailModel.id == outbox_id)
-            .values(status="sent", sent_at=now, last_error=None)
+            # The bodies hold the raw activation/reset token: once delivered (or given up) they are not kept.
+            .values(status="sent", sent_at=now, last_error=None, text_body=REDACTED, html_body=REDACTED)
         )
 
     async def mark_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None:
@@ -234,7 +237,13 @@ class SqlOutbox:
         await self._session.execute(
             update(OutboxEmailModel)
             .where(OutboxEmailModel.id == outbox_id)
-            .values(status="failed", attempts=OutboxEmailModel.attempts + 1, last_error=error[:2000])
+            .values(
+                status="failed",
+                attempts=OutboxEmailModel.attempts + 1,
+                last_error=error[:2000],
+                text_body=REDACTED,
+                html_body=REDACTED,
+            )
         )
 
     async def due(self, now: datetime, limit: int) -> list[int]:

@@ -68,7 +68,11 @@ class CategoryModel(BigIntBase):
 
 class VideoModel(BigIntBase):
     __tablename__ = "videos"
-    __table_args__ = (Index("ix_videos_published_created_at", "published", "created_at"),)
+    # sqlite_autoincrement: SQLite would hand a deleted video's id to the next one, whose URLs browsers cached.
+    __table_args__ = (
+        Index("ix_videos_published_created_at", "published", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
 
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")

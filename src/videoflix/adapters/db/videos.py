@@ -93,6 +93,21 @@ class SqlVideoRepository:
         values["category_id"] = await self._category_id(video.category)
         await self._session.execute(update(VideoModel).where(VideoModel.id == video.id).values(**values))
 
+    async def save_metadata(self, video: Video) -> None:
+        assert video.id is not None
+        await self._session.execute(
+            update(VideoModel)
+            .where(VideoModel.id == video.id)
+            .values(
+                title=video.title,
+                description=video.description,
+                category_id=await self._category_id(video.category),
+                thumbnail=video.thumbnail,
+                custom_thumbnail=video.custom_thumbnail,
+                updated_at=video.updated_at,
+            )
+        )
+
     async def set_progress(self, video_id: int, progress: float, now: datetime) -> None:
         await self._session.execute(
             update(VideoModel).where(VideoModel.id == video_id).values(progress=progress, updated_at=now)

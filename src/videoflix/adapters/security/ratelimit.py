@@ -8,6 +8,7 @@ import time
 from typing import Protocol
 
 log = logging.getLogger(__name__)
+MAX_KEYS = 100_000
 
 
 class RateLimiter(Protocol):
@@ -25,8 +26,11 @@ class MemoryRateLimiter:
         current_window, count = self._windows.get(key, (window, 0))
         if current_window != window:
             count = 0
-            if len(self._windows) > 100_000:  # old windows of idle keys: drop them all at once
-                self._windows.clear()
+        if len(self._windows) >= MAX_KEYS and key not in self._windows:
+            # Bounded memory: drop every key of an older window; if all are current, start afresh.
+            stale = [k for k, (w, _) in self._windows.items() if w != window]
+            for k in stale or list(self._windows):
+                del self._windows[k]
         self._windows[key] = (window, count + 1)
         return count + 1 <= limit
 

@@ -71,11 +71,13 @@ class FilesystemMediaStore:
         release.parent.mkdir(parents=True, exist_ok=True)
         staging_dir.rename(release)
         link = self._videos / str(video_id)
+        previous = link.resolve() if link.is_symlink() else None
         temp_link = self._videos / f".{video_id}.{uuid.uuid4().hex}"
         temp_link.symlink_to(os.path.relpath(release, self._videos))
         os.replace(temp_link, link)  # atomic: readers see the old ladder or the new one, never a gap
+        # The ladder just replaced stays until the next publish: requests already on their way to it still land.
         for old in release.parent.iterdir():
-            if old != release:
+            if old not in (release, previous):
                 shutil.rmtree(old, ignore_errors=True)
 
     def published_dir(self, video_id: int) -> Path | None:

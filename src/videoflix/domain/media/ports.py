@@ -97,6 +97,10 @@ class VideoRepository(Protocol):
         """Write every field of ``video`` back."""
         ...
 
+    async def save_metadata(self, video: Video) -> None:
+        """Write title, description, category, thumbnail and updated_at only."""
+        ...
+
     async def set_progress(self, video_id: int, progress: float, now: datetime) -> None: ...
 
     async def claim_for_processing(self, video_id: int, now: datetime, stale_before: datetime) -> Video | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,16 @@ PROGRESS_INTERVAL = timedelta(seconds=3)
 MAX_ATTEMPTS = 5  # for errors that are not the source's fault (disk full, a crash); bad input fails at once
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # descriptions may have line breaks
+
+
+def safe_file_name(name: str) -> str:
+    """The last path component of an uploaded file's name, printable, for display only."""
+    cleaned = _CONTROL.sub("", Path(name.replace("\\", "/")).name)[:255]
+    return cleaned or "upload"
+
+
 def transcode_timeout(duration: float | None) -> int:
     """Generous on a slow machine: ten minutes plus 20 s per second of video."""
     return 600 + math.ceil((duration or 0) * 20)
@@ -39,6 +50,8 @@ class VideoDraft:
         title, category = self.title.strip(), self.category.strip()
         if not title or len(title) > 200 or not category or len(category) > 100 or len(self.description) > 5000:
             raise InvalidInput("A video needs a title (up to 200 characters) and a category (up to 100).")
+        if _CONTROL.search(title + category) or _CONTROL_MULTILINE.search(self.description):
+            raise InvalidInput("Titles, categories and descriptions cannot contain control characters.")
         return VideoDraft(title=title, description=self.description.strip(), category=category)
 
 
@@ -88,7 +101,7 @@ class MediaService:
                     updated_at=now,
                     duration=probe.duration,
                     source_size=probe.size_bytes,
-                    source_name=Path(original_name).name[:255] or "upload",
+                    source_name=safe_file_name(original_name),
                 )
             )
             assert video.id is not None
@@ -320,7 +333,8 @@ class MediaService:
                 video.thumbnail = self._store.store_thumbnail(video_id, thumbnail)
                 video.custom_thumbnail = True
             video.updated_at = self._clock.now()
-            await uow.videos.save(video)
+            # Only the metadata: a transcode finishing meanwhile owns status, renditions and the rest.
+            await uow.videos.save_metadata(video)
             await uow.commit()
         self._catalog_changed()
         if old_thumbnail:

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from videoflix.domain.errors import InvalidInput
 from videoflix.entrypoints.http.cookies import (
     ACCESS_COOKIE,
+    CSRF_COOKIE,
     REFRESH_COOKIE,
     csrf_cookie,
     expired_cookies,
@@ -143,6 +144,12 @@ class AccountController(Controller):
             cookies=[
                 token_cookie(ACCESS_COOKIE, session.access, now, container.settings),
                 token_cookie(REFRESH_COOKIE, session.refresh, now, container.settings),
+                # Renewed with the refresh token, or a session kept alive by refreshes loses its logout after 7 days.
+                csrf_cookie(
+                    container.settings,
+                    int((session.refresh.expires_at - now).total_seconds()),
+                    value=request.cookies.get(CSRF_COOKIE),
+                ),
             ],
         )
 

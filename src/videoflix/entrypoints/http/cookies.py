@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from videoflix.settings import Settings
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
 CSRF_COOKIE = "csrftoken"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 def _max_age(token: IssuedToken, now: datetime) -> int:
@@ -32,11 +34,11 @@ def token_cookie(name: str, token: IssuedToken, now: datetime, settings: Setting
     )
 
 
-def csrf_cookie(settings: Settings, max_age: int) -> Cookie:
+def csrf_cookie(settings: Settings, max_age: int, value: str | None = None) -> Cookie:
     """Readable by the frontend's JavaScript, which echoes it as ``X-CSRFToken`` on logout."""
     return Cookie(
         key=CSRF_COOKIE,
-        value=secrets.token_urlsafe(32),
+        value=value if value and _TOKEN.fullmatch(value) else secrets.token_urlsafe(32),
         max_age=max_age,
         path="/",
         httponly=False,

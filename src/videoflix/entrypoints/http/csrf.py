@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 import msgspec
+from litestar._parsers import parse_cookie_string
 from litestar.datastructures import Headers
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -24,15 +24,11 @@ def origin_of(url: str) -> str | None:
 
 
 def csrf_cookie_value(cookie_header: str | None) -> str | None:
+    """The ``csrftoken`` cookie, parsed as leniently as browsers send cookies (another app's odd cookie on the
+    same host must not hide ours: ``SimpleCookie`` drops every cookie once it meets one it dislikes)."""
     if not cookie_header:
         return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(cookie_header)
-    except Exception:
-        return None
-    morsel = jar.get(CSRF_COOKIE)
-    return morsel.value if morsel else None
+    return parse_cookie_string(cookie_header).get(CSRF_COOKIE)
 
 
 class CSRFMiddleware:

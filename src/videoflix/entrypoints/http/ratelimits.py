@@ -21,8 +21,12 @@ async def enforce(request: Request, bucket: str, *, subject: str | None = None) 
     if subject:
         # Hashed: the limiter's store (Redis) never holds the email addresses themselves.
         keys.append(f"{bucket}:who:{hashlib.sha256(subject.strip().lower().encode()).hexdigest()[:32]}")
-    allowed = [await container.rate_limiter.hit(key, limit, window) for key in keys]
-    if not all(allowed):
+    allowed = True
+    for key in keys:  # stop at the first refusal: a flood of refused requests adds no per-account keys
+        allowed = await container.rate_limiter.hit(key, limit, window)
+        if not allowed:
+            break
+    if not allowed:
         raise TooManyRequestsException(
             detail="Too many attempts. Please wait a minute and try again.",
             headers={"Retry-After": str(window)},

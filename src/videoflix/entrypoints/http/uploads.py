@@ -140,6 +140,9 @@ async def receive_multipart(request: Request, new_path: callable, max_bytes: int
     except Exception as error:  # malformed multipart: the parser's own errors, or a client that went away
         collector.abort()
         raise ClientException("The upload could not be read.") from error
+    except BaseException:  # cancelled (shutdown): leave no partial file behind
+        collector.abort()
+        raise
     if collector._file is not None:  # the body ended inside a file part
         collector.abort()
         raise ClientException("The upload is incomplete.")

@@ -92,7 +92,11 @@ async def _stream(scope: Scope, send: Send, resolution: str | None, name: str) -
         await send_error(send, 404, NOT_FOUND, state.get("request_id"))
         return
     cache = SEGMENT_CACHE if name.endswith(".ts") else PLAYLIST_CACHE
-    response = _file_response(container, str(path), cache, is_head=scope["method"] == "HEAD")
+    try:
+        response = _file_response(container, str(path), cache, is_head=scope["method"] == "HEAD")
+    except OSError:  # removed between the check and the stat (a video deleted this instant)
+        await send_error(send, 404, NOT_FOUND, state.get("request_id"))
+        return
     await response(scope, None, send)  # type: ignore[arg-type]
 
 
@@ -168,4 +172,7 @@ async def thumbnail(request: Request, name: str) -> ASGIResponse:
     path = container.store.resolve_under_root(f"thumbnails/{name}")
     if path is None:
         raise NotFoundException(detail="Not found.")
-    return _file_response(container, str(path), "public, max-age=31536000, immutable", request.method == "HEAD")
+    try:
+        return _file_response(container, str(path), "public, max-age=31536000, immutable", request.method == "HEAD")
+    except OSError:
+        raise NotFoundException(detail="Not found.") from None

@@ -117,6 +117,7 @@ def upgrade() -> None:
         sa.Column("processing_started_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["category_id"], ["categories.id"], name=op.f("fk_videos_category_id_categories")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_videos")),
+        sqlite_autoincrement=True,  # never reuse a deleted video's id (cached segment URLs, queued jobs)
     )
     with op.batch_alter_table("videos", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_videos_category_id"), ["category_id"], unique=False)
