@@ -215,17 +215,23 @@ def one_round(work: Path, video: Path, index: int) -> tuple[Round, list[str]]:
         upload_sync_seconds = time.perf_counter() - started
         sampler.stop.set()
         sampler.join()
-        status = int(done.stdout.split()[0])
+        status, _, sent = done.stdout.split()
+        status = int(status)
+        if int(sent) < video.stat().st_size:
+            raise RuntimeError(f"curl sent {sent} bytes of {video.stat().st_size}")
         pids = server_processes(server.pid)
         peak_hwm = max(status_kb(pid, "VmHWM") for pid in pids)
         shown = [shlex.join(placeholder).replace(str(work) + "/", "").replace(str(port), "PORT")]
+        answer = json.loads(answer_file.read_text() or "{}")
+        if status == 202 and answer.get("source_size") != video.stat().st_size:
+            raise RuntimeError(f"the server stored {answer.get('source_size')} bytes of {video.stat().st_size}")
         result = Round(
             cp_seconds=cp_seconds,
             cp_sync_seconds=cp_sync_seconds,
             upload_seconds=upload_seconds,
             upload_sync_seconds=upload_sync_seconds,
             status=status,
-            answer=json.loads(answer_file.read_text() or "{}"),
+            answer=answer,
             baseline_rss_mb=baseline / 1024,
             baseline_hwm_mb=baseline_hwm / 1024,
             peak_hwm_mb=peak_hwm / 1024,
