@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import IO
 
 from litestar import Request
-from litestar.exceptions import ClientException, HTTPException
+from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+from videoflix.domain.errors import InvalidInput
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16
@@ -69,7 +71,7 @@ class _Collector:
     def _part_begin(self) -> None:
         self._parts += 1
         if self._parts > MAX_PARTS:
-            raise ClientException("Too many form fields.")
+            raise InvalidInput("Too many form fields.")
         self._headers, self._buffer = {}, bytearray()
         self._name, self._filename = "", None
 
@@ -98,7 +100,7 @@ class _Collector:
         else:
             self._buffer += data[start:end]
             if len(self._buffer) > MAX_FIELD_BYTES:
-                raise ClientException("A form field is too long.")
+                raise InvalidInput("A form field is too long.")
 
     def _part_end(self) -> None:
         if self._file is not None and self._file_path is not None:
@@ -124,7 +126,7 @@ async def receive_multipart(request: Request, new_path: callable, max_bytes: int
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise ClientException("Send the video as multipart/form-data.")
+        raise InvalidInput("Send the video as multipart/form-data.")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + MAX_FIELD_BYTES * MAX_PARTS:
         raise HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail="The upload is too large.")
@@ -134,18 +136,18 @@ async def receive_multipart(request: Request, new_path: callable, max_bytes: int
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except HTTPException:
+    except (HTTPException, InvalidInput):
         collector.abort()
         raise
     except Exception as error:  # malformed multipart: the parser's own errors, or a client that went away
         collector.abort()
-        raise ClientException("The upload could not be read.") from error
+        raise InvalidInput("The upload could not be read.") from error
     except BaseException:  # cancelled (shutdown): leave no partial file behind
         collector.abort()
         raise
     if collector._file is not None:  # the body ended inside a file part
         collector.abort()
-        raise ClientException("The upload is incomplete.")
+        raise InvalidInput("The upload is incomplete.")
     return collector.form
 
 
