@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
@@ -12,6 +15,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 MEMORY_COST_KIB = 19456
 TIME_COST = 2
 PARALLELISM = 1
+HASHING_NICENESS = 10
+
+
+def _yield_to_requests() -> None:
+    """Run hashing threads at a lower CPU priority (Linux schedules threads one by one): under a burst of logins
+    the event loop still gets the cores first, so browsing and streaming stay fast while logins wait a little."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
 class Argon2PasswordHasher:
@@ -27,7 +38,9 @@ class Argon2PasswordHasher:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
         )
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="argon2", initializer=_yield_to_requests
+        )
         self._dummy_hash: str | None = None  # made on first use: start-up stays fast
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]

@@ -118,7 +118,7 @@ class FilesystemMediaStore:
             return None
         return Path(real)
 
-    def stream_file(self, video_id: int, resolution: str | None, name: str) -> Path | None:
+    def stream_file(self, video_id: int, resolution: str | None, name: str) -> str | None:
         """The file behind a playlist or segment URL, or None (S19).
 
         Only whitelisted names get here, so the one component that can lead elsewhere is the ``videos/<id>``
@@ -143,4 +143,4 @@ class FilesystemMediaStore:
                 return None
         except OSError:
             return None
-        return Path(os.path.normpath(path))
+        return path

@@ -11,13 +11,22 @@ PATHSEND = "http.response.pathsend"
 
 
 class FileSendResponse(ASGIResponse):
+    """A file answer with the headers encoded once; it skips ``ASGIResponse.__init__`` (header containers, body
+    handling) because this is the hottest path of the service."""
+
     def __init__(self, path: str, size: int, media_type: str, headers: dict[str, str], is_head: bool) -> None:
-        super().__init__(
-            content_length=size, media_type=media_type, headers=headers, is_head_response=is_head, body=b""
-        )
         self.path = path
-        if is_head:  # Litestar leaves HEAD answers without a length; players use it to size the download
-            self.headers["content-length"] = str(size)
+        self.is_head_response = is_head
+        self.status_code = 200
+        self.background = None
+        self._raw_headers = [
+            (b"content-type", media_type.encode("latin-1")),
+            (b"content-length", str(size).encode("latin-1")),  # HEAD too: players size the download with it
+            *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()),
+        ]
+
+    async def start_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self._raw_headers})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.start_response(send)
