@@ -5,15 +5,15 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-import msgspec
 from litestar._parsers import parse_cookie_string
 from litestar.datastructures import Headers
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from videoflix.entrypoints.http.cookies import CSRF_COOKIE
+from videoflix.entrypoints.http.errors import send_error
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_FORBIDDEN = msgspec.json.encode({"detail": "CSRF check failed. Reload the page and try again."})
+CSRF_FAILED = "CSRF check failed. Reload the page and try again."
 
 
 def origin_of(url: str) -> str | None:
@@ -41,17 +41,7 @@ class CSRFMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS and not self._allowed(scope):
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 403,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(_FORBIDDEN)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _FORBIDDEN, "more_body": False})
+            await send_error(send, 403, CSRF_FAILED, scope.get("state", {}).get("request_id"))
             return
         await self.app(scope, receive, send)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import msgspec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-_INVALID = msgspec.json.encode({"detail": "Invalid host header."})
+from videoflix.entrypoints.http.errors import send_error
 
 
 def host_without_port(host: str) -> str:
@@ -35,16 +34,6 @@ class AllowedHostsMiddleware:
         if scope["type"] == "http":
             host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
             if not host_allowed(host, self.allowed):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 400,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(_INVALID)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": _INVALID, "more_body": False})
+                await send_error(send, 400, "Invalid host header.", scope.get("state", {}).get("request_id"))
                 return
         await self.app(scope, receive, send)
