@@ -37,7 +37,7 @@ from videoflix.domain.accounts.service import (
     AccountService,
     Session,
 )
-from videoflix.domain.errors import AuthenticationFailed, InvalidInput
+from videoflix.domain.errors import AuthenticationFailed, Conflict, InvalidInput
 
 FRONTEND_URL = "http://127.0.0.1:5500"
 EMAIL = "jane@example.com"
@@ -769,3 +769,17 @@ async def test_create_admin_makes_an_active_staff_account_and_promotes_an_existi
     stored = world.uow.state.users[user_id]
     assert promoted.id == user_id and stored.is_active and stored.is_staff
     await world.service.login(EMAIL, NEW_PASSWORD)
+    assert promoted.is_staff and promoted.is_active  # the returned user is the promoted one
+
+
+async def test_ensure_account_for_a_viewer_never_takes_over_a_staff_account(world: World) -> None:
+    viewer, outcome = await world.service.ensure_account("viewer@example.com", PASSWORD, staff=False)
+    assert outcome == "created" and viewer.is_active and not viewer.is_staff
+    again, outcome = await world.service.ensure_account("viewer@example.com", NEW_PASSWORD, staff=False)
+    assert outcome == "updated" and again.id == viewer.id and not again.is_staff
+    await world.service.login("viewer@example.com", NEW_PASSWORD)
+
+    await world.service.create_admin("boss@example.com", PASSWORD)
+    with pytest.raises(Conflict):
+        await world.service.ensure_account("boss@example.com", NEW_PASSWORD, staff=False)
+    await world.service.login("boss@example.com", PASSWORD)  # untouched

@@ -28,7 +28,7 @@ from videoflix.domain.accounts.ports import (
     TokenCodec,
     UnitOfWorkFactory,
 )
-from videoflix.domain.errors import AuthenticationFailed, InvalidInput
+from videoflix.domain.errors import AuthenticationFailed, Conflict, InvalidInput
 from videoflix.domain.ports import Clock, JobQueue
 
 DELIVER_EMAIL_JOB = "deliver_email"
@@ -214,6 +214,13 @@ class AccountService:
 
     async def create_admin(self, email: str, password: str) -> User:
         """Create an active staff account, or promote and re-password an existing one."""
+        user, _ = await self.ensure_account(email, password, staff=True)
+        return user
+
+    async def ensure_account(self, email: str, password: str, *, staff: bool) -> tuple[User, str]:
+        """An active account that logs in with ``password``, for operators (CLI): created, or re-activated and
+        re-passworded. ``staff`` promotes it; a viewer never takes over a staff account. Returns the user and what
+        happened: ``created`` or ``updated``."""
         email = normalize_email(email)
         check_password_policy(password, email)
         password_hash = await self._hasher.hash(password)
@@ -222,22 +229,21 @@ class AccountService:
             user = await uow.users.get_by_email(email)
             if user is None:
                 user = await uow.users.add(
-                    User(
-                        email=email,
-                        password_hash=password_hash,
-                        created_at=now,
-                        is_active=True,
-                        is_staff=True,
-                    )
+                    User(email=email, password_hash=password_hash, created_at=now, is_active=True, is_staff=staff)
                 )
+                outcome = "created"
             else:
                 assert user.id is not None
+                if user.is_staff and not staff:
+                    raise Conflict(f"{email} is a staff account.")
                 await uow.users.set_password(user.id, password_hash, now)
                 await uow.users.activate(user.id)
-                await uow.users.set_staff(user.id, True)
-                user.is_active = user.is_staff = True
+                if staff:
+                    await uow.users.set_staff(user.id, True)
+                user.is_active, user.is_staff = True, user.is_staff or staff
+                outcome = "updated"
             await uow.commit()
-        return user
+        return user, outcome
 
     async def get_user(self, user_id: int) -> User | None:
         async with self._uow() as uow:

@@ -325,33 +325,15 @@ async def _demo(settings: Settings, count: int, email: str, password: str) -> No
 
 
 async def _ensure_viewer(container: Container, email: str, password: str) -> str:
-    """An active, non-staff account that logs in with ``password``; created, or reused as it is."""
-    from videoflix.domain.accounts.model import User, check_password_policy, normalize_email
-    from videoflix.domain.errors import InvalidInput
+    """An active, non-staff account that logs in with ``password``: created, or re-activated and re-passworded."""
+    from videoflix.domain.errors import Conflict, InvalidInput
 
     try:
-        email = normalize_email(email)
-        check_password_policy(password, email)
+        _, outcome = await container.accounts.ensure_account(email, password, staff=False)
     except InvalidInput:
         raise click.ClickException(
             "Use a valid email and a password of at least 8 characters that is not common."
         ) from None
-    now = container.clock.now()
-    async with container.uow() as uow:
-        user = await uow.users.get_by_email(email)
-        if user is None:
-            password_hash = await container.hasher.hash(password)
-            await uow.users.add(User(email=email, password_hash=password_hash, created_at=now, is_active=True))
-            state = "created"
-        elif user.is_staff:
-            raise click.ClickException(f"{email} is a staff account: choose another --email for the demo viewer.")
-        else:
-            assert user.id is not None
-            state = "exists"
-            if not await container.hasher.verify(user.password_hash, password):
-                await uow.users.set_password(user.id, await container.hasher.hash(password), now)
-                state = "exists, password reset"
-            if not user.is_active:
-                await uow.users.activate(user.id)
-        await uow.commit()
-    return state
+    except Conflict:
+        raise click.ClickException(f"{email} is a staff account: choose another --email for the demo viewer.") from None
+    return outcome
