@@ -371,9 +371,6 @@ class FakeVideoRepository:
     async def ids_needing_work(self, stale_before: datetime) -> list[int]:
         return sorted(i for i, v in self._videos.items() if _needs_work(v, stale_before))
 
-    async def ids_with_status(self, statuses: tuple[VideoStatus, ...]) -> list[int]:
-        return sorted(i for i, v in self._videos.items() if v.status in statuses)
-
 
 class FakeUnitOfWork:
     """Every repository over the shared store; only committed writes survive leaving the block.

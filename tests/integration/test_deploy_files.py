@@ -41,7 +41,9 @@ MEDIA_ROOT = "/srv/videoflix/media"
 PROCESS_ONLY = {"VIDEOFLIX_ENV_FILE"}  # read from the process environment only: which .env file to read
 ACCEL_PREFIX = "/_protected_media/"
 
-needs_nginx = pytest.mark.skipif(find_nginx() is None and not os.environ.get("CI"), reason="nginx is not installed (apt-get install nginx-light)")
+needs_nginx = pytest.mark.skipif(
+    find_nginx() is None and not os.environ.get("CI"), reason="nginx is not installed (apt-get install nginx-light)"
+)
 
 
 def settings_names() -> set[str]:

@@ -31,10 +31,6 @@ def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-def current_heads(database_url: str) -> None:
-    command.current(alembic_config(database_url))
-
-
 def make_revision(database_url: str, message: str) -> None:
     """For developers: autogenerate a new revision against an up-to-date database."""
     command.revision(alembic_config(database_url), message=message, autogenerate=True)

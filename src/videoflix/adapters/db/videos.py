@@ -150,12 +150,6 @@ class SqlVideoRepository:
         )
         return list(rows)
 
-    async def ids_with_status(self, statuses: tuple[VideoStatus, ...]) -> list[int]:
-        rows = await self._session.scalars(
-            select(VideoModel.id).where(VideoModel.status.in_([s.value for s in statuses])).order_by(VideoModel.id)
-        )
-        return list(rows)
-
     @staticmethod
     def _columns(video: Video) -> dict:  # type: ignore[type-arg]
         return {

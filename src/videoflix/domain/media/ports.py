@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from videoflix.domain.catalog.model import CatalogEntry, Rendition, Video, VideoStatus
+from videoflix.domain.catalog.model import CatalogEntry, Rendition, Video
 from videoflix.domain.media.model import PlannedRung, ProbeResult
 from videoflix.domain.ports import UnitOfWorkBase
 
@@ -113,8 +113,6 @@ class VideoRepository(Protocol):
     async def ids_needing_work(self, stale_before: datetime) -> list[int]:
         """Videos ``queued``, or ``processing`` without progress since ``stale_before`` (a killed worker)."""
         ...
-
-    async def ids_with_status(self, statuses: tuple[VideoStatus, ...]) -> list[int]: ...
 
 
 class MediaUnitOfWork(UnitOfWorkBase, Protocol):

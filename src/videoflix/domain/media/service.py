@@ -303,10 +303,6 @@ class MediaService:
         async with self._uow() as uow:
             return await uow.videos.list_all()
 
-    async def all_ids(self) -> list[int]:
-        async with self._uow() as uow:
-            return await uow.videos.ids_with_status(tuple(VideoStatus))
-
     async def update(
         self,
         video_id: int,
