@@ -81,3 +81,25 @@ class Server(Process):
 class Worker(Process):
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         super().__init__([VIDEOFLIX, "worker"], env, log_path)
+
+
+def create_staff(env: dict[str, str], email: str, password: str) -> None:
+    """``videoflix users create-admin`` as an operator runs it, password on stdin."""
+    done = subprocess.run(
+        [VIDEOFLIX, "users", "create-admin", "--email", email, "--password-stdin"],
+        input=password + "\n",
+        text=True,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def access_token(base_url: str, email: str, password: str, origin: str) -> str:
+    """Log in over HTTP as the frontend does; the access cookie's value."""
+    login = httpx.post(
+        f"{base_url}/api/login/", json={"email": email, "password": password}, headers={"Origin": origin}
+    )
+    assert login.status_code == 200, login.text
+    return login.cookies["access_token"]

@@ -4,14 +4,13 @@ each playlist and segment request; nginx sends the file with sendfile. ffmpeg pl
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import TEST_ORIGIN, make_settings
-from tests.e2e.server import VIDEOFLIX, Server, process_env
+from tests.e2e.server import Server, access_token, create_staff, process_env
 from tests.e2e.test_streaming_playback import play
 from tests.library import Library, build_library
 from tests.nginx import NginxProxy, find_nginx
@@ -33,27 +32,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Library, N
         MEDIA_ACCEL_REDIRECT_PREFIX="/_protected_media/",
         TRUSTED_PROXIES="127.0.0.1",
     )
-    created = subprocess.run(
-        [VIDEOFLIX, "users", "create-admin", "--email", "nginx@example.com", "--password-stdin"],
-        input=PASSWORD + "\n",
-        text=True,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
+    create_staff(env, "nginx@example.com", PASSWORD)
     server = Server(env, base / "server.log", workers=2)
     proxy = None
     try:
         server.wait_ready()
         proxy = NginxProxy(server.port, library.settings.media_root).start()
-        login = httpx.post(
-            f"{proxy.url}/api/login/",
-            json={"email": "nginx@example.com", "password": PASSWORD},
-            headers={"Origin": TEST_ORIGIN},
-        )
-        assert login.status_code == 200, login.text
-        yield library, proxy, login.cookies["access_token"]
+        yield library, proxy, access_token(proxy.url, "nginx@example.com", PASSWORD, TEST_ORIGIN)
     finally:
         if proxy is not None:
             proxy.stop()

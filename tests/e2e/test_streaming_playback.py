@@ -6,11 +6,10 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.conftest import TEST_ORIGIN, make_settings
-from tests.e2e.server import VIDEOFLIX, Server, process_env
+from tests.e2e.server import Server, access_token, create_staff, process_env
 from tests.integration.clips import FFMPEG
 from tests.library import Library, build_library
 
@@ -27,25 +26,11 @@ def served_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[L
         DEBUG="true",
         CSRF_TRUSTED_ORIGINS=TEST_ORIGIN,
     )
-    admin = subprocess.run(
-        [VIDEOFLIX, "users", "create-admin", "--email", "player@example.com", "--password-stdin"],
-        input=PASSWORD + "\n",
-        text=True,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    assert admin.returncode == 0, admin.stderr
+    create_staff(env, "player@example.com", PASSWORD)
     server = Server(env, base / "server.log", workers=2)
     try:
         server.wait_ready()
-        login = httpx.post(
-            f"{server.url}/api/login/",
-            json={"email": "player@example.com", "password": PASSWORD},
-            headers={"Origin": TEST_ORIGIN},
-        )
-        assert login.status_code == 200
-        yield library, server, login.cookies["access_token"]
+        yield library, server, access_token(server.url, "player@example.com", PASSWORD, TEST_ORIGIN)
     finally:
         server.stop()
 
