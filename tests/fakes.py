@@ -1,7 +1,7 @@
 """In-memory fakes of every domain port, for fast unit tests of the domain services.
 
 The repositories work on one shared in-memory "database" (``FakeStore.state``). A ``FakeUnitOfWork`` snapshots
-that state before its first write; leaving without ``commit()`` (or ``rollback()``) restores the snapshot, so
+that state before its first write; leaving without ``commit()`` restores the snapshot, so
 writes survive only when committed. Fake repositories never suspend (no ``await`` inside), so one repository
 call, like one SQL statement, is atomic with respect to other coroutines; that is what makes ``rotate``,
 ``consume``, ``claim`` and ``claim_for_processing`` atomic by construction here.
@@ -13,10 +13,12 @@ may not hold uncommitted writes at the same time: the fake raises then, rather t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import math
 import secrets
-from collections.abc import Awaitable, Callable
+import shutil
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import Any, Self
 from videoflix.domain.accounts.model import (
     GENERIC_INPUT_ERROR,
     ClaimedEmail,
+    DuplicateEmail,
     EmailMessage,
     IssuedToken,
     OneTimeToken,
@@ -41,11 +44,21 @@ from videoflix.domain.accounts.ports import (
     RefreshTokenStore,
     UserRepository,
 )
-from videoflix.domain.accounts.service import DuplicateEmail
-from videoflix.domain.catalog.model import CatalogEntry, Rendition, Video, VideoStatus
+from videoflix.domain.catalog.model import CatalogEntry
+from videoflix.domain.catalog.ports import CatalogReader
 from videoflix.domain.errors import AuthenticationFailed
-from videoflix.domain.media.model import AUDIO_KBPS, SEGMENT_SECONDS, MediaError, PlannedRung, ProbeResult
-from videoflix.domain.media.ports import ProgressCallback, VideoRepository
+from videoflix.domain.jobs import Job
+from videoflix.domain.media.model import (
+    AUDIO_KBPS,
+    SEGMENT_SECONDS,
+    MediaError,
+    PlannedRung,
+    ProbeResult,
+    Rendition,
+    Video,
+    VideoStatus,
+)
+from videoflix.domain.media.ports import ProgressCallback, ServedFile, VideoRepository
 
 # --------------------------------------------------------------------------------------------- clock
 
@@ -319,20 +332,6 @@ class FakeVideoRepository:
     async def list_all(self) -> list[Video]:
         return [copy.deepcopy(v) for v in sorted(self._videos.values(), key=_newest_first, reverse=True)]
 
-    async def list_catalog(self) -> list[CatalogEntry]:
-        ready = [v for v in self._videos.values() if v.published]
-        return [
-            CatalogEntry(
-                id=v.id,  # type: ignore[arg-type]
-                created_at=v.created_at,
-                title=v.title,
-                description=v.description,
-                category=v.category,
-                thumbnail=v.thumbnail,
-            )
-            for v in sorted(ready, key=_newest_first, reverse=True)
-        ]
-
     async def save(self, video: Video) -> None:
         assert video.id is not None
         if video.id in self._videos:  # an UPDATE of a deleted row changes nothing
@@ -372,11 +371,32 @@ class FakeVideoRepository:
         return sorted(i for i, v in self._videos.items() if _needs_work(v, stale_before))
 
 
+class FakeCatalogReader:
+    """Mirrors ``SqlCatalogReader`` over the same videos."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def list_published(self) -> list[CatalogEntry]:
+        ready = [v for v in self._store.state.videos.values() if v.published]
+        return [
+            CatalogEntry(
+                id=v.id,  # type: ignore[arg-type]
+                created_at=v.created_at,
+                title=v.title,
+                description=v.description,
+                category=v.category,
+                thumbnail=v.thumbnail,
+            )
+            for v in sorted(ready, key=_newest_first, reverse=True)
+        ]
+
+
 class FakeUnitOfWork:
     """Every repository over the shared store; only committed writes survive leaving the block.
 
-    The first write after enter (or after a commit) snapshots the store; leaving without commit, or
-    ``rollback()``, restores that snapshot. Only one unit of work may hold uncommitted writes at a time: a
+    The first write after enter (or after a commit) snapshots the store; leaving without commit restores that
+    snapshot. Only one unit of work may hold uncommitted writes at a time: a
     second writer would make the restore lose or keep the wrong writes, so the fake raises instead.
     """
 
@@ -389,6 +409,7 @@ class FakeUnitOfWork:
         self.refresh_tokens: RefreshTokenStore = FakeRefreshTokenStore(store, self._touch)
         self.outbox: Outbox = FakeOutbox(store, self._touch)
         self.videos: VideoRepository = FakeVideoRepository(store, self._touch)
+        self.catalog: CatalogReader = FakeCatalogReader(store)
         self._entered = False
         self._left = False
         self._snapshot: FakeState | None = None
@@ -414,7 +435,7 @@ class FakeUnitOfWork:
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            await self.rollback()
+            self._discard_writes()
         finally:
             self._left = True
             self._factory.open_count -= 1
@@ -427,7 +448,7 @@ class FakeUnitOfWork:
         self.committed = True
         self._factory.committed += 1
 
-    async def rollback(self) -> None:
+    def _discard_writes(self) -> None:
         store = self._factory.store
         if store.writer is self:
             assert self._snapshot is not None
@@ -512,6 +533,7 @@ class FakeTokenCodec:
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
         self._claims: dict[str, TokenClaims] = {}
+        self._kinds: dict[str, str] = {}
 
     def issue_access(self, user_id: int, now: datetime) -> IssuedToken:
         return self._issue("access", user_id, now + self._access_ttl, None)
@@ -528,14 +550,13 @@ class FakeTokenCodec:
     def _issue(self, kind: str, user_id: int, expires_at: datetime, family_id: str | None) -> IssuedToken:
         jti = secrets.token_hex(16)
         token = f"fake-{kind}-{jti}"
-        self._claims[token] = TokenClaims(
-            user_id=user_id, jti=jti, token_type=kind, expires_at=expires_at, family_id=family_id
-        )
+        self._claims[token] = TokenClaims(user_id=user_id, jti=jti, expires_at=expires_at, family_id=family_id)
+        self._kinds[token] = kind
         return IssuedToken(token=token, jti=jti, expires_at=expires_at)
 
     def _decode(self, token: str, kind: str) -> TokenClaims:
         claims = self._claims.get(token)
-        if claims is None or claims.token_type != kind or claims.expires_at <= self._clock.now():
+        if claims is None or self._kinds[token] != kind or claims.expires_at <= self._clock.now():
             raise AuthenticationFailed("Invalid token.")
         return claims
 
@@ -608,7 +629,7 @@ class FakeMailer:
 
 @dataclass(frozen=True)
 class Ring:
-    job: str
+    job: Job
     key: str
     timeout: int | None
     kwargs: dict[str, Any]
@@ -624,7 +645,7 @@ class FakeJobQueue:
         self.available = True
         self.on_enqueue: Callable[[Ring], None] | None = None
 
-    async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+    async def enqueue(self, job: Job, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
         ring = Ring(job=job, key=key, timeout=timeout, kwargs=dict(kwargs), delivered=self.available)
         self.rings.append(ring)
         if self.on_enqueue is not None:
@@ -632,11 +653,11 @@ class FakeJobQueue:
         return ring.delivered
 
     @property
-    def jobs(self) -> list[tuple[str, str, int | None, dict[str, Any]]]:
+    def jobs(self) -> list[tuple[Job, str, int | None, dict[str, Any]]]:
         """Delivered rings as ``(job, key, timeout, kwargs)``."""
         return [(r.job, r.key, r.timeout, r.kwargs) for r in self.rings if r.delivered]
 
-    def delivered(self, job: str | None = None) -> list[Ring]:
+    def delivered(self, job: Job | None = None) -> list[Ring]:
         return [r for r in self.rings if r.delivered and (job is None or r.job == job)]
 
     def clear(self) -> None:
@@ -767,3 +788,100 @@ class FakeTranscoder:
             raise self.thumbnail_error
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_bytes(b"\xff\xd8\xff\xe0fake jpeg\xff\xd9")
+
+
+class FakeMediaStore:
+    """The ``MediaStore`` port in memory: sources, published ladders and thumbnails are dicts of bytes, so a test
+    reads what was stored without knowing any folder layout. Incoming files and staging folders are real folders
+    under ``scratch``, because the transcoder (ffmpeg, or ``FakeTranscoder``) reads and writes local files.
+
+    Knobs: ``publish_error`` is raised by ``publish`` (a full disk, say)."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.sources: dict[int, Path] = {}  # in scratch, because the transcoder reads them from disk
+        self.published: dict[int, dict[str, bytes]] = {}  # video -> file name in the ladder -> content
+        self.thumbnails: dict[str, bytes] = {}
+        self.publish_error: BaseException | None = None
+        self._names = iter(range(1, 1_000_000))
+
+    def staging_dirs(self) -> list[Path]:
+        """Staging folders still on disk (a finished or failed build leaves none)."""
+        return sorted(self.scratch.glob("staging-*"))
+
+    def incoming_files(self) -> list[Path]:
+        return sorted(self.scratch.glob("incoming-*"))
+
+    @contextlib.contextmanager
+    def incoming(self, suffix: str = "") -> Iterator[Path]:
+        path = self.scratch / f"incoming-{next(self._names)}{suffix}"
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    def adopt_source(self, video_id: int, upload: Path) -> None:
+        source = self.scratch / f"source-{video_id}"
+        upload.replace(source)
+        self.sources[video_id] = source
+
+    def source(self, video_id: int) -> Path | None:
+        path = self.sources.get(video_id)
+        return path if path is not None and path.is_file() else None
+
+    def new_staging(self, video_id: int) -> Path:
+        path = self.scratch / f"staging-{video_id}-{next(self._names)}"
+        path.mkdir()
+        return path
+
+    def staged_playlist(self, staging: Path, rendition: str) -> str | None:
+        playlist = staging / rendition / "index.m3u8"
+        return playlist.read_text() if playlist.is_file() else None
+
+    def discard_staging(self, staging: Path) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def publish(self, video_id: int, staging: Path) -> None:
+        if self.publish_error is not None:
+            raise self.publish_error
+        files = {str(p.relative_to(staging)): p.read_bytes() for p in sorted(staging.rglob("*")) if p.is_file()}
+        shutil.rmtree(staging)
+        self.published[video_id] = files  # one step: the old ladder or the new one, never a mix
+
+    def is_published(self, video_id: int) -> bool:
+        return video_id in self.published
+
+    def published_playlist(self, video_id: int, rendition: str) -> str | None:
+        content = self.published.get(video_id, {}).get(f"{rendition}/index.m3u8")
+        return content.decode() if content is not None else None
+
+    def store_thumbnail(self, video_id: int, image: Path) -> str:
+        name = f"thumbnails/{video_id}-{next(self._names):012x}.jpg"
+        self.thumbnails[name] = image.read_bytes()
+        image.unlink()
+        return name
+
+    def delete_thumbnail(self, thumbnail: str) -> None:
+        self.thumbnails.pop(thumbnail, None)
+
+    def delete_video(self, video_id: int, thumbnail: str | None) -> None:
+        self.published.pop(video_id, None)
+        source = self.sources.pop(video_id, None)
+        if source is not None:
+            source.unlink(missing_ok=True)
+        if thumbnail:
+            self.delete_thumbnail(thumbnail)
+
+    def stream_file(self, video_id: int, resolution: str | None, name: str) -> ServedFile | None:
+        relative = f"{resolution}/{name}" if resolution else name
+        if relative not in self.published.get(video_id, {}):
+            return None
+        return ServedFile(path=f"memory:{video_id}/{relative}", internal=f"videos/{video_id}/{relative}")
+
+    def thumbnail_file(self, name: str) -> ServedFile | None:
+        key = f"thumbnails/{name}"
+        return ServedFile(path=f"memory:{key}", internal=key) if key in self.thumbnails else None
+
+    def check_writable(self) -> str | None:
+        return None

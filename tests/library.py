@@ -10,7 +10,7 @@ from typing import Any
 from tests.integration.clips import make_standard_clip
 from videoflix.adapters.db.migrate import upgrade
 from videoflix.bootstrap import bootstrap
-from videoflix.domain.catalog.model import Video, VideoStatus
+from videoflix.domain.media.model import Video, VideoStatus
 from videoflix.domain.media.service import VideoDraft
 from videoflix.settings import Settings
 

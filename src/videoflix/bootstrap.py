@@ -1,32 +1,49 @@
-"""The one composition root: settings -> adapters -> services. The app, the worker, the CLI and tests call it."""
+"""The one composition root: settings -> adapters -> services. The app, the worker, the CLI and tests call it.
+
+Entrypoints reach adapters only through this module (tests/unit/test_architecture.py holds them to it).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from videoflix.adapters.db.engine import create_engine, create_session_factory
+from videoflix.adapters.db.engine import create_engine, create_session_factory, ping
 from videoflix.adapters.db.uow import SqlUnitOfWork
+from videoflix.adapters.ffmpeg.binaries import ffmpeg_answers
 from videoflix.adapters.queue.inprocess import InProcessJobQueue
-from videoflix.adapters.queue.jobs import DELIVER_EMAIL, SWEEP, TRANSCODE_VIDEO
 from videoflix.adapters.security.passwords import Argon2PasswordHasher
 from videoflix.adapters.security.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from videoflix.adapters.security.tokens import JwtTokenCodec
 from videoflix.adapters.storage.filesystem import FilesystemMediaStore
 from videoflix.domain.accounts.delivery import EmailDelivery
-from videoflix.domain.accounts.ports import Mailer
+from videoflix.domain.accounts.ports import Mailer, TokenCodec
 from videoflix.domain.accounts.service import AccountPolicy, AccountService
 from videoflix.domain.catalog.service import CatalogService
-from videoflix.domain.media.ports import Transcoder
+from videoflix.domain.jobs import Job
+from videoflix.domain.media.ports import MediaStore, Transcoder
 from videoflix.domain.media.service import MediaService
 from videoflix.domain.ports import Clock, JobQueue, SystemClock
 from videoflix.settings import Settings
 
+if TYPE_CHECKING:
+    from saq import Worker
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from videoflix.adapters.ffmpeg.demo import DemoClip
+
 log = logging.getLogger(__name__)
+JobHandler = Callable[..., Awaitable[Any]]
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class CheckFailed(Exception):
+    """A readiness check's short, safe reason for saying no."""
 
 
 @dataclass
@@ -37,8 +54,8 @@ class Container:
     engine: AsyncEngine
     uow: Any
     hasher: Argon2PasswordHasher
-    tokens: JwtTokenCodec
-    store: FilesystemMediaStore
+    tokens: TokenCodec
+    store: MediaStore
     transcoder: Transcoder
     mailer: Mailer
     queue: JobQueue
@@ -54,6 +71,39 @@ class Container:
     async def sweep(self) -> dict[str, int]:
         """Re-ring lost work: undelivered emails and videos whose transcode never ran or whose worker died."""
         return {"emails": await self.email_delivery.sweep(), "videos": await self.media.sweep()}
+
+    def job_handlers(self) -> dict[Job, JobHandler]:
+        """The handler of every job, for both queues: each is a thin call into a domain service."""
+        return {
+            Job.DELIVER_EMAIL: self.email_delivery.deliver,
+            Job.TRANSCODE_VIDEO: self.media.transcode,
+            Job.SWEEP: self.sweep,
+        }
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        """What a request needs: each check raises when its part is unavailable."""
+        checks: dict[str, ReadinessCheck] = {"database": lambda: ping(self.engine)}
+        if self.redis is not None:
+            redis = self.redis
+
+            async def redis_ping() -> None:
+                await redis.ping()
+
+            checks["redis"] = redis_ping
+
+        async def media() -> None:
+            problem = await asyncio.to_thread(self.store.check_writable)
+            if problem is not None:
+                raise CheckFailed(problem)
+
+        async def ffmpeg() -> None:
+            answer = await ffmpeg_answers(self.settings.ffmpeg_binary)
+            if answer != "ok":
+                raise CheckFailed(answer)
+
+        checks["media"] = media
+        checks["ffmpeg"] = ffmpeg
+        return checks
 
     async def close(self) -> None:
         for closer in reversed(self._closers):
@@ -180,10 +230,69 @@ async def bootstrap(
         _closers=closers,
     )
     if inprocess is not None:
-        inprocess.register(DELIVER_EMAIL, delivery.deliver)
-        inprocess.register(TRANSCODE_VIDEO, media.transcode)
-        inprocess.register(SWEEP, container.sweep)
+        inprocess.register(container.job_handlers())
         if run_periodic_sweeps:
-            inprocess.every(settings.sweep_interval_seconds, SWEEP)
-            await inprocess.enqueue(SWEEP, key="startup-sweep")
+            inprocess.every(settings.sweep_interval_seconds, Job.SWEEP)
+            await inprocess.enqueue(Job.SWEEP, key="startup-sweep")
     return container
+
+
+def create_worker(settings: Settings, *, concurrency: int = 2, burst: bool = False) -> Worker:
+    """The SAQ worker process (needs ``REDIS_URL``): every job of ``Job``, handled by its container's handler."""
+    from videoflix.adapters.queue.saq_queue import SaqJobQueue
+    from videoflix.adapters.queue.saq_worker import create_saq_worker
+
+    if not settings.redis_url:
+        raise SystemExit("The worker needs REDIS_URL. Without it, jobs run inside `videoflix serve`.")
+    containers: list[Container] = []
+
+    async def startup(queue: SaqJobQueue) -> dict[Job, JobHandler]:
+        container = await bootstrap(settings, queue=queue)
+        containers.append(container)
+        await container.sweep()
+        return container.job_handlers()
+
+    async def shutdown() -> None:
+        for container in containers:
+            await container.close()
+
+    return create_saq_worker(
+        settings.redis_url,
+        startup=startup,
+        shutdown=shutdown,
+        concurrency=concurrency,
+        burst=burst,
+        sweep_every=settings.sweep_interval_seconds,
+    )
+
+
+def upgrade_database(settings: Settings, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (synchronous: Alembic runs its own event loop)."""
+    from videoflix.adapters.db.migrate import upgrade
+
+    upgrade(settings.database_url, revision)
+
+
+def downgrade_database(settings: Settings, revision: str) -> None:
+    from videoflix.adapters.db.migrate import downgrade
+
+    downgrade(settings.database_url, revision)
+
+
+def demo_clips(count: int) -> list[DemoClip]:
+    """``count`` short generated demo videos (titles, categories and the ffmpeg source of each)."""
+    from videoflix.adapters.ffmpeg.demo import demo_clips as clips
+
+    return clips(count)
+
+
+async def make_demo_clip(settings: Settings, clip: DemoClip, out: Path) -> None:
+    """Generate one demo clip with ffmpeg; ``RuntimeError`` with ffmpeg's complaint when it cannot."""
+    from videoflix.adapters.ffmpeg.binaries import find_ffmpeg
+    from videoflix.adapters.ffmpeg.demo import make_demo_clip as make
+
+    try:
+        ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
+    except FileNotFoundError as error:
+        raise RuntimeError(str(error)) from None
+    await make(ffmpeg, clip, out)

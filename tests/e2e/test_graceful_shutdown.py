@@ -29,7 +29,7 @@ from tests.nginx import free_port
 from videoflix.adapters.db.migrate import upgrade
 from videoflix.adapters.queue.saq_queue import create_redis, create_saq_queue
 from videoflix.bootstrap import Container, bootstrap
-from videoflix.domain.catalog.model import VideoStatus
+from videoflix.domain.media.model import VideoStatus
 from videoflix.domain.media.service import VideoDraft
 
 pytestmark = pytest.mark.ffmpeg

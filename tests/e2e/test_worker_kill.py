@@ -23,8 +23,9 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.integration.clips import FFMPEG, ffmpeg
+from tests.media_layout import new_upload, published_dir
 from videoflix.bootstrap import Container, bootstrap
-from videoflix.domain.catalog.model import VideoStatus
+from videoflix.domain.media.model import VideoStatus
 from videoflix.domain.media.service import VideoDraft
 from videoflix.settings import Settings
 
@@ -141,7 +142,7 @@ async def poll(container: Container, video_id: int, seconds: float, done) -> obj
 
 async def test_r3_worker_killed_mid_transcode_is_retried_to_one_complete_ladder(container, workers, tmp_path):
     store = container.store
-    upload = store.new_upload_path()
+    upload = new_upload(store)
     upload.write_bytes(noisy_clip(tmp_path / "noisy.mp4").read_bytes())
     video = await container.media.ingest(upload, "noisy.mp4", VideoDraft("Noisy", "Grain.", "Tests"))
     video_id = video.id
@@ -165,9 +166,9 @@ async def test_r3_worker_killed_mid_transcode_is_retried_to_one_complete_ladder(
     await asyncio.sleep(3)
     stuck = await container.media.get(video_id)
     assert stuck.status is VideoStatus.PROCESSING
-    assert store.published_dir(video_id) is None
+    assert published_dir(store, video_id) is None
     assert not (store.root / "releases" / str(video_id)).exists()
-    assert video_id not in {entry.id for entry in await container.catalog.list_ready()}
+    assert video_id not in {entry.id for entry in (await container.catalog.list_ready()).entries}
 
     workers.start()
     ended = await poll(
@@ -181,7 +182,7 @@ async def test_r3_worker_killed_mid_transcode_is_retried_to_one_complete_ladder(
     # exactly one complete ladder, published, decodable through the master; no staging leftovers
     releases = list((store.root / "releases" / str(video_id)).iterdir())
     assert len(releases) == 1
-    published = store.published_dir(video_id)
+    published = published_dir(store, video_id)
     assert published is not None and published.resolve() == releases[0].resolve()
     assert container.media.is_complete(ended)  # type: ignore[arg-type]
     assert [r.name for r in ended.renditions] == ["480p", "720p"]  # type: ignore[attr-defined]
@@ -191,5 +192,5 @@ async def test_r3_worker_killed_mid_transcode_is_retried_to_one_complete_ladder(
     assert decoded.returncode == 0 and decoded.stderr.strip() == "", decoded.stderr
     assert list((store.root / "staging").iterdir()) == []
     assert list((store.root / "uploads").iterdir()) == []
-    assert video_id in {entry.id for entry in await container.catalog.list_ready()}
+    assert video_id in {entry.id for entry in (await container.catalog.list_ready()).entries}
     print(f"recovered {recovery:.0f} s after the kill")

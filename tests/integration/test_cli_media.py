@@ -17,8 +17,9 @@ from litestar.testing import AsyncTestClient
 
 from tests.conftest import API_BASE, TEST_ORIGIN, make_settings
 from tests.integration.clips import ffmpeg, make_clip, make_standard_clip
+from tests.media_layout import source_file
 from videoflix.bootstrap import Container, bootstrap
-from videoflix.domain.catalog.model import VideoStatus
+from videoflix.domain.media.model import VideoStatus
 from videoflix.entrypoints.http.app import create_app
 
 pytestmark = pytest.mark.ffmpeg
@@ -149,7 +150,7 @@ async def test_regenerate_exits_non_zero_when_a_video_fails(cli, observer, tmp_p
     clip = make_standard_clip(tmp_path / "ok.mp4", 320, 180, 1)
     assert (await cli.run("videos", "import", str(clip), "--title", "Ok", "--category", "C")).returncode == 0
     # the stored source went bad (disk fault, bad restore): the rebuild fails and says why
-    observer.store.source_path(1).write_bytes(make_clip("truncated", tmp_path / "bad").read_bytes())
+    source_file(observer.store, 1).write_bytes(make_clip("truncated", tmp_path / "bad").read_bytes())
     result = await cli.run("hls", "regenerate", "--overwrite")
     assert result.returncode == 1
     assert summary(result.stdout) == (0, 0, 1)

@@ -18,8 +18,7 @@ from tests.integration.clips import FFMPEG, make_clip, make_standard_clip
 from videoflix.adapters.ffmpeg.binaries import find_ffmpeg, find_ffprobe
 from videoflix.adapters.ffmpeg.probing import from_ffmpeg_stderr
 from videoflix.adapters.ffmpeg.transcoder import FfmpegTranscoder, ProgressReporter
-from videoflix.domain.catalog.model import Rendition
-from videoflix.domain.media.model import MediaError, ProbeResult, check_rendition, plan_ladder
+from videoflix.domain.media.model import MediaError, ProbeResult, Rendition, check_rendition, plan_ladder
 
 FFPROBE = find_ffprobe(None)
 

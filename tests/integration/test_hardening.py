@@ -14,8 +14,8 @@ from tests.integration.test_http_accounts import login, register_and_activate
 from videoflix.adapters.db.migrate import upgrade
 from videoflix.adapters.db.models import OutboxEmailModel
 from videoflix.bootstrap import bootstrap
-from videoflix.domain.catalog.model import Video, VideoStatus
 from videoflix.domain.errors import InvalidInput
+from videoflix.domain.media.model import Video, VideoStatus
 from videoflix.domain.media.service import VideoDraft
 from videoflix.settings import Settings
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -27,7 +26,7 @@ async def api(settings: Settings, *, media_root: Path | None = None) -> AsyncIte
     """The app on ``settings``; ``media_root`` swaps the folder the app believes is its media root."""
     container = await bootstrap(settings, run_periodic_sweeps=False)
     if media_root is not None:
-        container.settings = dataclasses.replace(container.settings, media_root=media_root)
+        container.store.root = media_root  # type: ignore[attr-defined]
     try:
         async with AsyncTestClient(create_app(container=container), base_url=API_BASE) as client:
             yield client

@@ -68,7 +68,8 @@ async def test_register_answers_contract_shape_and_emails_frontend_link(client, 
     assert activated.status_code == 200
     assert activated.json() == {"message": "Account successfully activated."}
     again = await client.get(f"/api/activate/{uid}/{token}/")
-    assert again.status_code == 400 and "message" in again.json()
+    assert again.status_code == 400
+    assert again.json() == {"detail": "Activation failed.", "request_id": again.headers["x-request-id"]}
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,13 @@ import pytest
 
 from tests.fakes import FakeJobQueue
 from tests.integration.clips import FFMPEG, make_clip
+from tests.media_layout import new_upload, published_dir, source_file
 from videoflix.adapters.ffmpeg.binaries import find_ffprobe
 from videoflix.bootstrap import Container, bootstrap
-from videoflix.domain.catalog.model import Video, VideoStatus
 from videoflix.domain.errors import InvalidInput
-from videoflix.domain.media.service import TRANSCODE_JOB, VideoDraft, transcode_timeout
+from videoflix.domain.jobs import Job
+from videoflix.domain.media.model import Video, VideoStatus
+from videoflix.domain.media.service import VideoDraft, transcode_timeout
 from videoflix.settings import Settings
 
 FFPROBE = find_ffprobe(None)
@@ -47,7 +49,7 @@ class Pipeline:
 
     async def ingest(self, kind: str) -> Video:
         clip = make_clip(kind, self.clips)
-        upload = self.container.store.new_upload_path()
+        upload = new_upload(self.container.store)
         upload.write_bytes(clip.read_bytes())
         return await self.container.media.ingest(upload, clip.name, DRAFT)
 
@@ -67,7 +69,7 @@ class Pipeline:
         return ended, outcome
 
     async def catalog_ids(self) -> set[int]:
-        return {entry.id for entry in await self.container.catalog.list_ready()}
+        return {entry.id for entry in (await self.container.catalog.list_ready()).entries}
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ async def assert_ready_and_playable(pipeline: Pipeline, video: Video, outcome: s
     assert video.status is VideoStatus.READY and video.failure_reason is None and video.progress == 100
     assert video.renditions and video.duration and video.thumbnail
     assert video.id in await pipeline.catalog_ids()
-    published = pipeline.container.store.published_dir(video.id)  # type: ignore[arg-type]
+    published = published_dir(pipeline.container.store, video.id)  # type: ignore[arg-type]
     assert published is not None
     assert len(list((pipeline.root / "releases" / str(video.id)).iterdir())) == 1
     assert (pipeline.root / video.thumbnail).is_file()
@@ -127,7 +129,7 @@ async def assert_ready_and_playable(pipeline: Pipeline, video: Video, outcome: s
 
 async def assert_nothing_published(pipeline: Pipeline, video: Video) -> None:
     assert video.id is not None
-    assert pipeline.container.store.published_dir(video.id) is None
+    assert published_dir(pipeline.container.store, video.id) is None
     assert not any((pipeline.root / "releases" / str(video.id)).glob("*"))
     assert video.id not in await pipeline.catalog_ids()
     assert leftovers(pipeline.root) == []
@@ -206,7 +208,7 @@ async def test_clip_under_one_second_gets_one_valid_segment(pipeline):
 async def test_long_video_gets_a_job_timeout_scaled_to_its_duration(pipeline):
     video, outcome = await pipeline.run("long")
     await assert_ready_and_playable(pipeline, video, outcome)
-    ring = pipeline.queue.delivered(TRANSCODE_JOB)[-1]
+    ring = pipeline.queue.delivered(Job.TRANSCODE_VIDEO)[-1]
     assert ring.kwargs == {"video_id": video.id}
     assert ring.timeout == transcode_timeout(video.duration) and ring.timeout > 600 + 20 * 19
 
@@ -224,7 +226,7 @@ async def test_long_video_gets_a_job_timeout_scaled_to_its_duration(pipeline):
 )
 async def test_not_a_video_is_refused_at_ingest_with_a_clear_reason(pipeline, kind, reason):
     clip = make_clip(kind, pipeline.clips)
-    upload = pipeline.container.store.new_upload_path()
+    upload = new_upload(pipeline.container.store)
     upload.write_bytes(clip.read_bytes())
     with pytest.raises(InvalidInput) as refused:
         await pipeline.container.media.ingest(upload, clip.name, DRAFT)
@@ -253,7 +255,7 @@ async def test_source_that_went_bad_after_ingest_fails_clearly(pipeline, kind, r
     video = await pipeline.ingest("short")
     assert video.id is not None
     bad = make_clip(kind, pipeline.clips)
-    pipeline.container.store.source_path(video.id).write_bytes(bad.read_bytes())
+    source_file(pipeline.container.store, video.id).write_bytes(bad.read_bytes())
     assert await pipeline.container.media.transcode(video.id) == "failed"
     ended = await pipeline.container.media.get(video.id)
     assert ended.status is VideoStatus.FAILED and reason in (ended.failure_reason or "")
@@ -265,7 +267,7 @@ async def test_failed_video_succeeds_after_its_source_is_fixed(pipeline):
     video, outcome = await pipeline.run("truncated")
     assert outcome == "failed" and video.id is not None
     fixed = make_clip("standard", pipeline.clips / "fixed")
-    pipeline.container.store.source_path(video.id).write_bytes(fixed.read_bytes())
+    source_file(pipeline.container.store, video.id).write_bytes(fixed.read_bytes())
     await pipeline.container.media.request_transcode(video.id)
     assert await pipeline.container.media.transcode(video.id) == "ready"
     await assert_ready_and_playable(pipeline, await pipeline.container.media.get(video.id), "ready")

@@ -17,11 +17,11 @@ from tests.conftest import TEST_ORIGIN, make_settings
 from tests.smtp_server import SmtpSink
 from videoflix.adapters.db.models import OutboxEmailModel
 from videoflix.adapters.queue.inprocess import InProcessJobQueue
-from videoflix.adapters.queue.jobs import DELIVER_EMAIL, LIMITS, TRANSCODE_VIDEO, JobLimits
+from videoflix.adapters.queue.jobs import LIMITS, JobLimits
 from videoflix.adapters.queue.saq_queue import SaqJobQueue, create_redis, create_saq_queue
-from videoflix.bootstrap import Container, bootstrap
+from videoflix.bootstrap import Container, bootstrap, create_worker
 from videoflix.domain.accounts.model import encode_uid
-from videoflix.entrypoints.worker.main import create_worker
+from videoflix.domain.jobs import Job
 from videoflix.settings import Settings
 
 PASSWORD = "tangerine-rocket-harbour-42"
@@ -38,9 +38,9 @@ async def test_inprocess_runs_a_registered_job_with_its_arguments() -> None:
     async def deliver(**kwargs: Any) -> None:
         calls.append(kwargs)
 
-    queue.register(DELIVER_EMAIL, deliver)
+    queue.register({Job.DELIVER_EMAIL: deliver})
     try:
-        assert await queue.enqueue(DELIVER_EMAIL, key="email:7", outbox_id=7)
+        assert await queue.enqueue(Job.DELIVER_EMAIL, key="email:7", outbox_id=7)
         await queue.drain(timeout=5)
         assert calls == [{"outbox_id": 7}]
         assert not await queue.enqueue("no_such_job", key="x")  # reported as not rung, never raised
@@ -57,17 +57,17 @@ async def test_inprocess_does_not_start_a_key_that_is_already_running() -> None:
         started.append(outbox_id)
         await release.wait()
 
-    queue.register(DELIVER_EMAIL, deliver)
+    queue.register({Job.DELIVER_EMAIL: deliver})
     try:
-        assert await queue.enqueue(DELIVER_EMAIL, key="email:1", outbox_id=1)
+        assert await queue.enqueue(Job.DELIVER_EMAIL, key="email:1", outbox_id=1)
         await asyncio.sleep(0.05)
-        assert await queue.enqueue(DELIVER_EMAIL, key="email:1", outbox_id=1)  # a second ring: deduped
-        assert await queue.enqueue(DELIVER_EMAIL, key="email:2", outbox_id=2)  # another key runs beside it
+        assert await queue.enqueue(Job.DELIVER_EMAIL, key="email:1", outbox_id=1)  # a second ring: deduped
+        assert await queue.enqueue(Job.DELIVER_EMAIL, key="email:2", outbox_id=2)  # another key runs beside it
         await asyncio.sleep(0.05)
         assert started == [1, 2]
         release.set()
         await queue.drain(timeout=5)
-        assert await queue.enqueue(DELIVER_EMAIL, key="email:1", outbox_id=1)  # finished: a new ring runs again
+        assert await queue.enqueue(Job.DELIVER_EMAIL, key="email:1", outbox_id=1)  # finished: a new ring runs again
         await queue.drain(timeout=5)
         assert started == [1, 2, 1]
     finally:
@@ -78,8 +78,8 @@ async def test_inprocess_retries_a_failing_job_per_limits_with_backoff_then_give
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The real retry count of the job; only the delay is shortened so the test does not wait 15 s.
-    limits = replace(LIMITS[DELIVER_EMAIL], retry_delay=0.05)
-    monkeypatch.setitem(LIMITS, DELIVER_EMAIL, limits)
+    limits = replace(LIMITS[Job.DELIVER_EMAIL], retry_delay=0.05)
+    monkeypatch.setitem(LIMITS, Job.DELIVER_EMAIL, limits)
     queue = InProcessJobQueue()
     loop = asyncio.get_running_loop()
     attempts: list[float] = []
@@ -88,12 +88,12 @@ async def test_inprocess_retries_a_failing_job_per_limits_with_backoff_then_give
         attempts.append(loop.time())
         raise ConnectionError("SMTP down")
 
-    queue.register(DELIVER_EMAIL, always_fails)
+    queue.register({Job.DELIVER_EMAIL: always_fails})
     try:
-        await queue.enqueue(DELIVER_EMAIL, key="email:1", outbox_id=1)
+        await queue.enqueue(Job.DELIVER_EMAIL, key="email:1", outbox_id=1)
         await queue.drain(timeout=5)
         await asyncio.sleep(0.3)  # nothing comes after giving up
-        assert len(attempts) == LIMITS[DELIVER_EMAIL].retries == 3
+        assert len(attempts) == LIMITS[Job.DELIVER_EMAIL].retries == 3
         gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
         assert gaps[0] >= 0.05 * 0.9 and gaps[1] >= 0.1 * 0.9  # exponential backoff
     finally:
@@ -101,7 +101,7 @@ async def test_inprocess_retries_a_failing_job_per_limits_with_backoff_then_give
 
 
 async def test_inprocess_a_job_that_recovers_is_not_retried_further(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(LIMITS, DELIVER_EMAIL, replace(LIMITS[DELIVER_EMAIL], retry_delay=0.01))
+    monkeypatch.setitem(LIMITS, Job.DELIVER_EMAIL, replace(LIMITS[Job.DELIVER_EMAIL], retry_delay=0.01))
     queue = InProcessJobQueue()
     attempts: list[int] = []
 
@@ -110,9 +110,9 @@ async def test_inprocess_a_job_that_recovers_is_not_retried_further(monkeypatch:
         if len(attempts) == 1:
             raise ConnectionError("SMTP down")
 
-    queue.register(DELIVER_EMAIL, fails_once)
+    queue.register({Job.DELIVER_EMAIL: fails_once})
     try:
-        await queue.enqueue(DELIVER_EMAIL, key="email:1", outbox_id=1)
+        await queue.enqueue(Job.DELIVER_EMAIL, key="email:1", outbox_id=1)
         await queue.drain(timeout=5)
         assert attempts == [1, 1]
     finally:
@@ -120,7 +120,7 @@ async def test_inprocess_a_job_that_recovers_is_not_retried_further(monkeypatch:
 
 
 async def test_inprocess_enforces_the_job_timeout_per_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(LIMITS, "stuck_test_job", JobLimits(timeout=1, retries=2, retry_delay=0.01))
+    monkeypatch.setitem(LIMITS, Job.SWEEP, JobLimits(timeout=1, retries=2, retry_delay=0.01))
     queue = InProcessJobQueue()
     started: list[float] = []
     cancelled: list[float] = []
@@ -133,22 +133,20 @@ async def test_inprocess_enforces_the_job_timeout_per_attempt(monkeypatch: pytes
             cancelled.append(time.monotonic())
             raise
 
-    queue.register("stuck_test_job", hangs)
+    queue.register({Job.SWEEP: hangs})
     try:
-        begin = time.monotonic()
-        await queue.enqueue("stuck_test_job", key="stuck")
-        await queue.drain(timeout=10)
-        elapsed = time.monotonic() - begin
+        await queue.enqueue(Job.SWEEP, key="stuck")
+        await queue.drain(timeout=50)
         assert len(started) == len(cancelled) == 2  # each attempt cut off, then retried
-        assert 1.9 <= elapsed < 5
-        assert all(0.9 <= end - start < 2 for start, end in zip(started, cancelled, strict=True))
+        # Cut off by the 1 s limit, not by the end of its 60 s sleep: bounds loose enough for a loaded machine.
+        assert all(0.9 <= end - start < 30 for start, end in zip(started, cancelled, strict=True))
     finally:
         await queue.close()
 
 
 async def test_inprocess_timeout_given_at_enqueue_overrides_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """The media service passes a timeout sized to the video; it must win over the job's default."""
-    monkeypatch.setitem(LIMITS, "long_test_job", JobLimits(timeout=3600, retries=1, retry_delay=0.01))
+    monkeypatch.setitem(LIMITS, Job.SWEEP, JobLimits(timeout=3600, retries=1, retry_delay=0.01))
     queue = InProcessJobQueue()
     outcome: list[str] = []
 
@@ -160,10 +158,10 @@ async def test_inprocess_timeout_given_at_enqueue_overrides_the_default(monkeypa
             outcome.append("cut off")
             raise
 
-    queue.register("long_test_job", hangs)
+    queue.register({Job.SWEEP: hangs})
     try:
-        await queue.enqueue("long_test_job", key="long", timeout=1)
-        await queue.drain(timeout=5)
+        await queue.enqueue(Job.SWEEP, key="long", timeout=1)
+        await queue.drain(timeout=30)
         assert outcome == ["cut off"]
     finally:
         await queue.close()
@@ -180,10 +178,10 @@ async def test_inprocess_runs_one_transcode_at_a_time() -> None:
         await asyncio.sleep(0.05)
         running -= 1
 
-    queue.register(TRANSCODE_VIDEO, transcode)
+    queue.register({Job.TRANSCODE_VIDEO: transcode})
     try:
         for video_id in range(3):
-            await queue.enqueue(TRANSCODE_VIDEO, key=f"video:{video_id}", video_id=video_id)
+            await queue.enqueue(Job.TRANSCODE_VIDEO, key=f"video:{video_id}", video_id=video_id)
         await queue.drain(timeout=5)
         assert peak == 1
     finally:
@@ -197,22 +195,22 @@ async def test_saq_enqueue_puts_the_job_with_its_limits_into_redis(redis_url: st
     redis = create_redis(redis_url)
     queue = SaqJobQueue(create_saq_queue(redis))
     try:
-        assert await queue.enqueue(DELIVER_EMAIL, key="email:7", outbox_id=7)
+        assert await queue.enqueue(Job.DELIVER_EMAIL, key="email:7", outbox_id=7)
         job = await queue.queue.job("email:7")
         assert job is not None
-        assert (job.function, job.kwargs, job.status.value) == (DELIVER_EMAIL, {"outbox_id": 7}, "queued")
-        limits = LIMITS[DELIVER_EMAIL]
+        assert (job.function, job.kwargs, job.status.value) == (Job.DELIVER_EMAIL, {"outbox_id": 7}, "queued")
+        limits = LIMITS[Job.DELIVER_EMAIL]
         assert (job.timeout, job.retries, job.retry_delay) == (limits.timeout, limits.retries, limits.retry_delay)
         assert await redis.exists(job.id) == 1  # in Redis itself, for any worker to see
         assert await queue.queue.count("queued") == 1
 
-        assert await queue.enqueue(DELIVER_EMAIL, key="email:7", outbox_id=7)  # a second ring: one job
+        assert await queue.enqueue(Job.DELIVER_EMAIL, key="email:7", outbox_id=7)  # a second ring: one job
         assert await queue.queue.count("queued") == 1
 
-        assert await queue.enqueue(TRANSCODE_VIDEO, key="video:3", timeout=900, video_id=3)
+        assert await queue.enqueue(Job.TRANSCODE_VIDEO, key="video:3", timeout=900, video_id=3)
         transcode = await queue.queue.job("video:3")
         assert transcode is not None and transcode.timeout == 900  # not SAQ's 10 s default
-        assert transcode.heartbeat == LIMITS[TRANSCODE_VIDEO].heartbeat > 0  # a killed worker's job comes back
+        assert transcode.heartbeat == LIMITS[Job.TRANSCODE_VIDEO].heartbeat > 0  # a killed worker's job comes back
     finally:
         await queue.close()
 
@@ -221,7 +219,7 @@ async def test_r2_saq_enqueue_with_redis_down_returns_false_quickly(caplog: pyte
     queue = SaqJobQueue(create_saq_queue(create_redis(UNREACHABLE_REDIS)))
     try:
         started = time.monotonic()
-        assert await queue.enqueue(DELIVER_EMAIL, key="email:1", outbox_id=1) is False
+        assert await queue.enqueue(Job.DELIVER_EMAIL, key="email:1", outbox_id=1) is False
         assert time.monotonic() - started < 5
         assert "could not enqueue" in caplog.text
     finally:

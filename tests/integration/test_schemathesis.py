@@ -29,7 +29,7 @@ from schemathesis.python import asgi
 from tests.conftest import make_settings
 from videoflix.adapters.db.migrate import upgrade
 from videoflix.bootstrap import bootstrap
-from videoflix.domain.catalog.model import Video, VideoStatus
+from videoflix.domain.media.model import Video, VideoStatus
 from videoflix.entrypoints.http.app import create_app
 from videoflix.settings import Settings
 

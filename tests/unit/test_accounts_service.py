@@ -31,13 +31,13 @@ from videoflix.domain.accounts.model import (
 )
 from videoflix.domain.accounts.ports import TokenCodec
 from videoflix.domain.accounts.service import (
-    DELIVER_EMAIL_JOB,
     LOGIN_FAILED,
     AccountPolicy,
     AccountService,
     Session,
 )
 from videoflix.domain.errors import AuthenticationFailed, Conflict, InvalidInput
+from videoflix.domain.jobs import Job
 
 FRONTEND_URL = "http://127.0.0.1:5500"
 EMAIL = "jane@example.com"
@@ -159,7 +159,7 @@ async def test_register_rings_deliver_email_only_after_the_commit(world: World) 
 
     (row,) = world.outbox
     ((ring, open_transactions, commits, row_exists),) = seen
-    assert (ring.job, ring.key, ring.kwargs) == (DELIVER_EMAIL_JOB, f"email:{row.id}", {"outbox_id": row.id})
+    assert (ring.job, ring.key, ring.kwargs) == (Job.DELIVER_EMAIL, f"email:{row.id}", {"outbox_id": row.id})
     assert open_transactions == 0 and commits == 1 and row_exists
 
 
@@ -231,7 +231,7 @@ async def test_r2_registration_succeeds_when_the_doorbell_fails_and_the_sweep_ri
 
     world.queue.available = True
     assert await world.delivery().sweep() == 1
-    assert world.queue.jobs == [(DELIVER_EMAIL_JOB, f"email:{row.id}", None, {"outbox_id": row.id})]
+    assert world.queue.jobs == [(Job.DELIVER_EMAIL, f"email:{row.id}", None, {"outbox_id": row.id})]
     assert await world.delivery().deliver(row.id) == "sent"
     (sent,) = world.mailer.sent
     assert registration.activation_token in sent.message.text
@@ -635,7 +635,7 @@ async def test_reset_request_for_an_active_user_queues_one_email_with_the_confir
     link = world.last_link()
     assert link["url"].startswith(f"{FRONTEND_URL}/pages/auth/confirm_password.html?uid={encode_uid(user_id)}&token=")
     (ring,) = world.queue.rings
-    assert (ring.job, ring.kwargs) == (DELIVER_EMAIL_JOB, {"outbox_id": reset_emails[0].id})
+    assert (ring.job, ring.kwargs) == (Job.DELIVER_EMAIL, {"outbox_id": reset_emails[0].id})
     assert rings == [(0, True)]  # rung after the commit
     stored = world.uow.state.one_time_tokens[hash_token(link["token"])]
     assert stored.purpose is TokenPurpose.PASSWORD_RESET

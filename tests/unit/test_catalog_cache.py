@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tests.fakes import FakeClock, FakeJobQueue, FakeTranscoder, FakeUnitOfWorkFactory
-from videoflix.adapters.storage.filesystem import FilesystemMediaStore
+from tests.fakes import FakeClock, FakeJobQueue, FakeMediaStore, FakeTranscoder, FakeUnitOfWorkFactory
 from videoflix.domain.catalog.service import CACHE_TTL, CatalogService
 from videoflix.domain.media.service import MediaService, VideoDraft
 
@@ -14,7 +13,7 @@ from videoflix.domain.media.service import MediaService, VideoDraft
 async def build(tmp_path: Path):  # type: ignore[no-untyped-def]
     clock, uow = FakeClock(), FakeUnitOfWorkFactory()
     catalog = CatalogService(uow, clock)
-    store = FilesystemMediaStore(tmp_path / "media")
+    store = FakeMediaStore(tmp_path / "media")
     media = MediaService(uow, store, FakeTranscoder(), FakeJobQueue(), clock, on_catalog_change=catalog.invalidate)
     return clock, uow, catalog, media
 
@@ -30,23 +29,23 @@ async def publish(media: MediaService, tmp_path: Path, title: str) -> int:
 
 async def test_publishing_in_this_process_shows_at_once(tmp_path):
     _, _, catalog, media = await build(tmp_path)
-    assert await catalog.list_ready() == []
+    assert (await catalog.list_ready()).entries == ()
     first = await publish(media, tmp_path, "first")
-    assert [e.id for e in await catalog.list_ready()] == [first]
+    assert [e.id for e in (await catalog.list_ready()).entries] == [first]
     await media.update(first, title="renamed")
-    assert [e.title for e in await catalog.list_ready()] == ["renamed"]
+    assert [e.title for e in (await catalog.list_ready()).entries] == ["renamed"]
     await media.delete(first)
-    assert await catalog.list_ready() == []
+    assert (await catalog.list_ready()).entries == ()
 
 
 async def test_changes_from_other_processes_show_after_the_ttl(tmp_path):
     clock, uow, catalog, _ = await build(tmp_path)
-    other_process = MediaService(uow, FilesystemMediaStore(tmp_path / "media"), FakeTranscoder(), FakeJobQueue(), clock)
-    assert await catalog.list_ready() == []
+    other_process = MediaService(uow, FakeMediaStore(tmp_path / "media"), FakeTranscoder(), FakeJobQueue(), clock)
+    assert (await catalog.list_ready()).entries == ()
     video_id = await publish(other_process, tmp_path, "elsewhere")
-    assert await catalog.list_ready() == []  # still the cached answer
+    assert (await catalog.list_ready()).entries == ()  # still the cached answer
     clock.advance(CACHE_TTL + timedelta(milliseconds=1))
-    assert [e.id for e in await catalog.list_ready()] == [video_id]
+    assert [e.id for e in (await catalog.list_ready()).entries] == [video_id]
 
 
 async def test_the_cache_saves_the_query(tmp_path):
@@ -56,3 +55,15 @@ async def test_the_cache_saves_the_query(tmp_path):
     for _ in range(10):
         await catalog.list_ready()
     assert uow.opened == opened
+
+
+async def test_the_version_changes_exactly_when_the_list_is_read_again(tmp_path):
+    """The HTTP layer caches the encoded body by version: a new version whenever the entries may have changed."""
+    clock, _, catalog, media = await build(tmp_path)
+    first = await catalog.list_ready()
+    assert (await catalog.list_ready()).version == first.version  # the cached answer
+    video_id = await publish(media, tmp_path, "news")
+    published = await catalog.list_ready()
+    assert published.version != first.version and [e.id for e in published.entries] == [video_id]
+    clock.advance(CACHE_TTL + timedelta(milliseconds=1))
+    assert (await catalog.list_ready()).version not in (first.version, published.version)

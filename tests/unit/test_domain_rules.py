@@ -17,7 +17,6 @@ from videoflix.domain.accounts.model import (
     hash_token,
     normalize_email,
 )
-from videoflix.domain.catalog.streaming import is_stream_file
 from videoflix.domain.errors import InvalidInput
 from videoflix.domain.media.model import (
     MediaError,
@@ -27,6 +26,7 @@ from videoflix.domain.media.model import (
     playlist_duration,
 )
 from videoflix.domain.media.service import transcode_timeout
+from videoflix.domain.media.streaming import is_stream_file
 
 # ------------------------------------------------------------------------------------------ passwords (S5)
 

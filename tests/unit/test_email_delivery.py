@@ -10,7 +10,7 @@ import pytest
 from tests.fakes import FakeClock, FakeJobQueue, FakeMailer, FakeUnitOfWorkFactory, OutboxRow
 from videoflix.domain.accounts.delivery import LEASE_SECONDS, MAX_ATTEMPTS, MAX_BACKOFF, EmailDelivery, backoff
 from videoflix.domain.accounts.model import EmailMessage
-from videoflix.domain.accounts.service import DELIVER_EMAIL_JOB
+from videoflix.domain.jobs import Job
 
 MESSAGE = EmailMessage(to="jane@example.com", subject="Confirm your email", text="link", html="<p>link</p>")
 
@@ -36,7 +36,7 @@ class Setup:
         """Run the sweep and return the outbox ids it rang for."""
         self.queue.clear()
         count = await self.delivery.sweep()
-        rung = [ring.kwargs["outbox_id"] for ring in self.queue.delivered(DELIVER_EMAIL_JOB)]
+        rung = [ring.kwargs["outbox_id"] for ring in self.queue.delivered(Job.DELIVER_EMAIL)]
         assert count == len(rung)
         return rung
 
@@ -180,7 +180,7 @@ async def test_the_sweep_rings_every_due_email_in_order_and_respects_the_limit(s
     await setup.delivery.deliver(ids[1])
 
     assert await setup.sweep_rings() == [ids[0], *ids[2:]]
-    assert setup.queue.jobs[0] == (DELIVER_EMAIL_JOB, f"email:{ids[0]}", None, {"outbox_id": ids[0]})
+    assert setup.queue.jobs[0] == (Job.DELIVER_EMAIL, f"email:{ids[0]}", None, {"outbox_id": ids[0]})
 
     setup.queue.clear()
     assert await setup.delivery.sweep(limit=2) == 2

@@ -1,23 +1,22 @@
-"""The media pipeline against a fake transcoder and the real filesystem media store in a temporary folder."""
+"""The media pipeline against fakes of every port: transcoder, media store, unit of work, queue and clock."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeClock, FakeJobQueue, FakeTranscoder, FakeUnitOfWorkFactory, Ring
-from videoflix.adapters.storage.filesystem import FilesystemMediaStore
-from videoflix.domain.catalog.model import Video, VideoStatus
+from tests.fakes import FakeClock, FakeJobQueue, FakeMediaStore, FakeTranscoder, FakeUnitOfWorkFactory, Ring
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.errors import InvalidInput, NotFound
-from videoflix.domain.media.model import MediaError, ProbeResult
+from videoflix.domain.jobs import Job
+from videoflix.domain.media.model import MediaError, ProbeResult, Video, VideoStatus
 from videoflix.domain.media.service import (
     STALE_AFTER,
-    TRANSCODE_JOB,
     MediaService,
     VideoDraft,
     transcode_timeout,
@@ -32,18 +31,18 @@ class Media:
     root: Path
     clock: FakeClock
     uow: FakeUnitOfWorkFactory
-    store: FilesystemMediaStore
+    store: FakeMediaStore
     transcoder: FakeTranscoder
     queue: FakeJobQueue
     service: MediaService
 
     def upload(self, content: bytes = b"\x00\x00\x00\x18ftypmp42 pretend video") -> Path:
-        path = self.store.new_upload_path()
+        path = self.root / f"upload-{uuid.uuid4().hex}.part"
         path.write_bytes(content)
         return path
 
     def image(self, name: str = "poster.jpg") -> Path:
-        path = self.root.parent / name
+        path = self.root / name
         path.write_bytes(b"\xff\xd8\xff\xe0poster\xff\xd9")
         return path
 
@@ -61,28 +60,28 @@ class Media:
         return self.uow.state.videos[video_id]
 
     def staging_leftovers(self) -> list[Path]:
-        return list((self.root / "staging").iterdir())
+        return self.store.staging_dirs()
 
-    def thumbnail_files(self) -> list[Path]:
-        return list((self.root / "thumbnails").iterdir())
+    def thumbnail_files(self) -> list[str]:
+        return sorted(self.store.thumbnails)
 
-    def published_files(self, video_id: int) -> dict[str, bytes]:
-        published = self.store.published_dir(video_id)
-        assert published is not None
-        return {str(p.relative_to(published)): p.read_bytes() for p in sorted(published.rglob("*")) if p.is_file()}
+    def published_files(self, video_id: int) -> dict[str, bytes] | None:
+        return self.store.published.get(video_id)
+
+    def has_thumbnail(self, name: str | None) -> bool:
+        return name is not None and name in self.store.thumbnails
 
     async def catalog_ids(self) -> list[int]:
-        return [entry.id for entry in await CatalogService(self.uow, self.clock).list_ready()]
+        return [entry.id for entry in (await CatalogService(self.uow, self.clock).list_ready()).entries]
 
 
 @pytest.fixture
 def media(tmp_path: Path) -> Media:
-    root = tmp_path / "media"
     clock, uow, queue = FakeClock(), FakeUnitOfWorkFactory(), FakeJobQueue()
-    store = FilesystemMediaStore(root)
+    store = FakeMediaStore(tmp_path / "scratch")
     transcoder = FakeTranscoder()
     service = MediaService(uow, store, transcoder, queue, clock)
-    return Media(store.root, clock, uow, store, transcoder, queue, service)
+    return Media(tmp_path, clock, uow, store, transcoder, queue, service)
 
 
 # ------------------------------------------------------------------------------------------ ingest
@@ -111,9 +110,10 @@ async def test_ingest_probes_the_upload_queues_the_video_keeps_the_source_and_ri
     assert stored.source_size == media.transcoder.probe_result.size_bytes
     assert stored.source_name == "My Film.mp4"
     assert not upload.exists()
-    assert media.store.source_path(video.id).read_bytes() == b"the uploaded bytes"
+    source = media.store.source(video.id)
+    assert source is not None and source.read_bytes() == b"the uploaded bytes"
     timeout = transcode_timeout(media.transcoder.probe_result.duration)
-    assert media.queue.jobs == [(TRANSCODE_JOB, f"transcode:{video.id}", timeout, {"video_id": video.id})]
+    assert media.queue.jobs == [(Job.TRANSCODE_VIDEO, f"transcode:{video.id}", timeout, {"video_id": video.id})]
     assert seen == [(0, VideoStatus.QUEUED)]  # rung after the commit
     assert await media.catalog_ids() == []  # not playable yet
 
@@ -130,7 +130,7 @@ async def test_s22_ingest_of_something_that_is_not_a_video_is_invalid_input_and_
         await media.service.ingest(media.upload(b"%PDF-1.7 definitely not a video"), "movie.mp4", DRAFT)
 
     assert media.uow.state.videos == {}
-    assert list((media.root / "sources").iterdir()) == []
+    assert media.store.sources == {} and media.store.incoming_files() == []
     assert media.queue.rings == []
 
 
@@ -150,7 +150,7 @@ async def test_ingest_with_a_poster_keeps_it_as_a_custom_thumbnail(media: Media)
 
     stored = media.video(video_id)
     assert stored.custom_thumbnail and stored.thumbnail is not None
-    assert (media.root / stored.thumbnail).is_file()
+    assert media.has_thumbnail(stored.thumbnail)
 
     assert await media.service.transcode(video_id) == "ready"
     assert media.video(video_id).thumbnail == stored.thumbnail and media.transcoder.thumbnails == 0
@@ -181,13 +181,13 @@ async def test_transcode_publishes_every_rung_and_ends_ready_with_renditions_and
     assert video.status is VideoStatus.READY and video.progress == 100.0 and video.failure_reason is None
     assert [r.name for r in video.renditions] == LADDER
     assert [(r.width, r.height) for r in video.renditions] == [(854, 480), (1280, 720), (1920, 1080)]
-    assert video.thumbnail is not None and (media.root / video.thumbnail).is_file()
+    assert media.has_thumbnail(video.thumbnail)
     assert video.attempts == 1
-    published = media.store.published_dir(video_id)
-    assert published is not None and (published / "index.m3u8").is_file()
+    published = media.published_files(video_id)
+    assert published is not None and "index.m3u8" in published
     for rung in LADDER:
-        assert "#EXT-X-ENDLIST" in (published / rung / "index.m3u8").read_text()
-        assert (published / rung / "000.ts").is_file()
+        assert b"#EXT-X-ENDLIST" in published[f"{rung}/index.m3u8"]
+        assert f"{rung}/000.ts" in published
     assert media.store.stream_file(video_id, "720p", "000.ts") is not None
     assert media.staging_leftovers() == []
     assert reported == sorted(reported) and reported[-1] == 100.0 and len(reported) >= 3
@@ -218,7 +218,7 @@ async def test_r5_a_truncated_output_ends_failed_with_a_readable_reason_and_publ
     assert video.failure_reason is not None
     assert "4.00s" in video.failure_reason and "10.00s" in video.failure_reason
     assert video.renditions == [] and video.thumbnail is None
-    assert media.store.published_dir(video_id) is None
+    assert media.published_files(video_id) is None
     assert media.staging_leftovers() == [] and media.thumbnail_files() == []
     assert await media.catalog_ids() == []
 
@@ -233,7 +233,7 @@ async def test_r5_retrying_a_failed_video_after_a_fix_makes_it_ready(media: Medi
     requeued = await media.service.request_transcode(video_id)
 
     assert requeued.status is VideoStatus.QUEUED and media.video(video_id).status is VideoStatus.QUEUED
-    assert [ring.kwargs for ring in media.queue.delivered(TRANSCODE_JOB)] == [{"video_id": video_id}]
+    assert [ring.kwargs for ring in media.queue.delivered(Job.TRANSCODE_VIDEO)] == [{"video_id": video_id}]
     assert await media.service.transcode(video_id) == "ready"
     assert media.video(video_id).failure_reason is None and media.video(video_id).attempts == 2
 
@@ -244,7 +244,7 @@ async def test_an_unfinished_playlist_ends_failed(media: Media) -> None:
 
     assert await media.service.transcode(video_id) == "failed"
     assert "incomplete" in (media.video(video_id).failure_reason or "")
-    assert media.store.published_dir(video_id) is None and media.staging_leftovers() == []
+    assert media.published_files(video_id) is None and media.staging_leftovers() == []
 
 
 async def test_a_failing_thumbnail_ends_failed_and_publishes_nothing(media: Media) -> None:
@@ -253,12 +253,14 @@ async def test_a_failing_thumbnail_ends_failed_and_publishes_nothing(media: Medi
 
     assert await media.service.transcode(video_id) == "failed"
     assert media.video(video_id).failure_reason == "no frame"
-    assert media.store.published_dir(video_id) is None and media.staging_leftovers() == []
+    assert media.published_files(video_id) is None and media.staging_leftovers() == []
 
 
 async def test_a_missing_source_ends_failed(media: Media) -> None:
     video_id = await media.ingest()
-    media.store.source_path(video_id).unlink()
+    source = media.store.source(video_id)
+    assert source is not None
+    source.unlink()
 
     assert await media.service.transcode(video_id) == "failed"
     assert media.video(video_id).failure_reason == "the source file is missing"
@@ -278,7 +280,7 @@ async def test_a_failed_regeneration_keeps_the_old_files_and_the_video_stays_rea
     assert "3.00s" in (after.failure_reason or "")
     assert after.renditions == before.renditions and after.thumbnail == before.thumbnail
     assert media.published_files(video_id) == files_before
-    assert before.thumbnail is not None and (media.root / before.thumbnail).is_file()
+    assert media.has_thumbnail(before.thumbnail)
     assert media.staging_leftovers() == []
     assert await media.catalog_ids() == [video_id]
     assert media.service.is_complete(after)
@@ -324,7 +326,7 @@ async def test_r3_a_video_left_processing_by_a_dead_worker_is_swept_and_claimed_
     media.clock.advance(STALE_AFTER + timedelta(seconds=1))
     assert await media.service.sweep() == 1
     assert media.queue.jobs == [
-        (TRANSCODE_JOB, f"transcode:{video_id}", transcode_timeout(10.0), {"video_id": video_id})
+        (Job.TRANSCODE_VIDEO, f"transcode:{video_id}", transcode_timeout(10.0), {"video_id": video_id})
     ]
     assert await media.service.transcode(video_id) == "ready"
     assert media.video(video_id).attempts == 2
@@ -369,7 +371,7 @@ async def test_cancellation_hands_the_video_back_to_the_queue_and_reraises(media
         await media.service.transcode(video_id)
 
     assert media.video(video_id).status is VideoStatus.QUEUED
-    assert media.store.published_dir(video_id) is None and media.staging_leftovers() == []
+    assert media.published_files(video_id) is None and media.staging_leftovers() == []
 
     media.transcoder.build_error = None
     assert await media.service.transcode(video_id) == "ready"
@@ -416,9 +418,8 @@ async def test_a_video_deleted_while_transcoding_leaves_no_files_behind(media: M
     await media.service.transcode(video_id)
 
     assert video_id not in media.uow.state.videos
-    assert media.store.published_dir(video_id) is None
+    assert media.published_files(video_id) is None
     assert media.thumbnail_files() == [] and media.staging_leftovers() == []
-    assert not (media.root / "releases" / str(video_id)).exists()
 
 
 async def test_transcoding_an_unknown_or_ready_video_is_skipped(media: Media) -> None:
@@ -443,22 +444,17 @@ async def test_regenerate_skips_a_complete_video_unless_overwrite(media: Media) 
     assert len(media.transcoder.builds) == 2
     video = media.video(video_id)
     assert video.status is VideoStatus.READY and video.thumbnail != old_thumbnail
-    assert old_thumbnail is not None and not (media.root / old_thumbnail).exists()  # replaced, not leaked
+    assert old_thumbnail is not None and not media.has_thumbnail(old_thumbnail)  # replaced, not leaked
     assert len(media.thumbnail_files()) == 1
-    assert media.published_files(video_id).keys() == old_release.keys()
-    releases = media.root / "releases" / str(video_id)
-    first_two = set(releases.iterdir())
-    assert len(first_two) == 2  # the replaced ladder stays for requests already on their way to it
-    assert await media.service.regenerate(video_id, overwrite=True) == "ready"
-    remaining = set(releases.iterdir())
-    assert len(remaining) == 2 and len(remaining & first_two) == 1  # ... until the next publish removes it
+    new_release = media.published_files(video_id)
+    assert old_release is not None and new_release is not None and new_release.keys() == old_release.keys()
 
 
 async def test_regenerate_rebuilds_a_ready_video_whose_files_are_damaged(media: Media) -> None:
     video_id = await media.ready()
-    published = media.store.published_dir(video_id)
+    published = media.published_files(video_id)
     assert published is not None
-    (published / "720p" / "index.m3u8").write_text("#EXTM3U\n#EXTINF:4.0,\n000.ts\n")  # cut short
+    published["720p/index.m3u8"] = b"#EXTM3U\n#EXTINF:4.0,\n000.ts\n"  # cut short
 
     assert await media.service.regenerate(video_id, overwrite=False) == "ready"
 
@@ -506,11 +502,10 @@ async def test_delete_removes_the_row_and_every_file(media: Media) -> None:
     assert video_id not in media.uow.state.videos
     with pytest.raises(NotFound):
         await media.service.get(video_id)
-    assert media.store.published_dir(video_id) is None
+    assert media.published_files(video_id) is None
     assert media.store.stream_file(video_id, "480p", "index.m3u8") is None
-    assert not (media.root / "releases" / str(video_id)).exists()
-    assert not media.store.source_path(video_id).parent.exists()
-    assert not (media.root / thumbnail).exists()
+    assert media.store.source(video_id) is None and video_id not in media.store.sources
+    assert not media.has_thumbnail(thumbnail)
     assert await media.catalog_ids() == []
 
 
@@ -528,8 +523,8 @@ async def test_update_changes_metadata_and_replaces_the_thumbnail(media: Media) 
     assert updated.title == "New title" and updated.custom_thumbnail
     stored = media.video(video_id)
     assert stored.title == "New title" and stored.category == DRAFT.category
-    assert stored.thumbnail != old_thumbnail and (media.root / (stored.thumbnail or "")).is_file()
-    assert old_thumbnail is not None and not (media.root / old_thumbnail).exists()
+    assert stored.thumbnail != old_thumbnail and media.has_thumbnail(stored.thumbnail)
+    assert old_thumbnail is not None and not media.has_thumbnail(old_thumbnail)
 
     assert await media.service.regenerate(video_id, overwrite=True) == "ready"
     assert media.video(video_id).thumbnail == stored.thumbnail  # a custom poster survives regeneration
@@ -545,7 +540,7 @@ async def test_the_catalog_lists_ready_videos_newest_first(media: Media) -> None
     broken = await media.ingest()
     await media.service.transcode(broken)  # failed: not listed
 
-    entries = await CatalogService(media.uow, media.clock).list_ready()
+    entries = (await CatalogService(media.uow, media.clock).list_ready()).entries
 
     assert [e.id for e in entries] == [newer, older]
     assert entries[0].title == DRAFT.title and entries[0].category == DRAFT.category
@@ -573,7 +568,7 @@ async def test_a_poster_set_while_the_video_is_transcoding_is_kept(media: Media)
 
     video = media.video(video_id)
     assert video.custom_thumbnail and video.thumbnail == poster[0]
-    assert [f"thumbnails/{p.name}" for p in media.thumbnail_files()] == poster  # the grabbed frame is not leaked
+    assert media.thumbnail_files() == poster  # the grabbed frame is not leaked
 
 
 async def test_a_poster_replaced_while_the_video_is_transcoding_is_kept(media: Media) -> None:
@@ -588,4 +583,4 @@ async def test_a_poster_replaced_while_the_video_is_transcoding_is_kept(media: M
     assert await media.service.transcode(video_id) == "ready"
 
     video = media.video(video_id)
-    assert video.thumbnail == poster[0] and (media.root / (video.thumbnail or "")).is_file()
+    assert video.thumbnail == poster[0] and media.has_thumbnail(video.thumbnail)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol, Self
 
+from videoflix.domain.jobs import Job
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -22,7 +24,7 @@ class SystemClock:
 class JobQueue(Protocol):
     """A doorbell for background work. The database holds the work itself; losing a ring only delays it."""
 
-    async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+    async def enqueue(self, job: Job, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
         """Ask for ``job(**kwargs)`` to run soon; ``key`` dedupes rings, ``timeout`` overrides the job's default
         limit in seconds. Returns False when the ring was not delivered (the sweep will ring again)."""
         ...
@@ -36,5 +38,3 @@ class UnitOfWorkBase(Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
 
     async def commit(self) -> None: ...
-
-    async def rollback(self) -> None: ...

@@ -12,6 +12,7 @@ from videoflix.adapters.db.models import OneTimeTokenModel, OutboxEmailModel, Re
 from videoflix.domain.accounts.model import (
     GENERIC_INPUT_ERROR,
     ClaimedEmail,
+    DuplicateEmail,
     EmailMessage,
     OneTimeToken,
     RefreshTokenRecord,
@@ -19,7 +20,6 @@ from videoflix.domain.accounts.model import (
     TokenPurpose,
     User,
 )
-from videoflix.domain.accounts.service import DuplicateEmail
 
 REDACTED = "(removed after delivery: it contained a one-time link)"
 

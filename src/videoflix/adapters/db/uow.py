@@ -12,7 +12,7 @@ from videoflix.adapters.db.accounts import (
     SqlRefreshTokenStore,
     SqlUserRepository,
 )
-from videoflix.adapters.db.videos import SqlVideoRepository
+from videoflix.adapters.db.videos import SqlCatalogReader, SqlVideoRepository
 
 
 class SqlUnitOfWork:
@@ -30,6 +30,7 @@ class SqlUnitOfWork:
         self.refresh_tokens = SqlRefreshTokenStore(self.session)
         self.outbox = SqlOutbox(self.session)
         self.videos = SqlVideoRepository(self.session)
+        self.catalog = SqlCatalogReader(self.session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -40,6 +41,3 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
-
-    async def rollback(self) -> None:
-        await self.session.rollback()

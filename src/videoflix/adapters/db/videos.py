@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from videoflix.adapters.db.models import CategoryModel, VideoModel
-from videoflix.domain.catalog.model import CatalogEntry, Rendition, Video, VideoStatus
+from videoflix.domain.catalog.model import CatalogEntry
+from videoflix.domain.media.model import Rendition, Video, VideoStatus
 
 MAX_ID = 2**63 - 1  # the largest id a row can have (BIGINT); a larger one would overflow the database driver
 
@@ -70,22 +71,6 @@ class SqlVideoRepository:
     async def list_all(self) -> list[Video]:
         rows = await self._session.scalars(self._select().order_by(VideoModel.created_at.desc(), VideoModel.id.desc()))
         return [_video(row) for row in rows]
-
-    async def list_catalog(self) -> list[CatalogEntry]:
-        result = await self._session.execute(
-            select(
-                VideoModel.id,
-                VideoModel.created_at,
-                VideoModel.title,
-                VideoModel.description,
-                CategoryModel.name,
-                VideoModel.thumbnail,
-            )
-            .join(CategoryModel, VideoModel.category_id == CategoryModel.id)
-            .where(VideoModel.published.is_(True))
-            .order_by(VideoModel.created_at.desc(), VideoModel.id.desc())
-        )
-        return [CatalogEntry(*row) for row in result.all()]
 
     async def save(self, video: Video) -> None:
         assert video.id is not None
@@ -170,3 +155,26 @@ class SqlVideoRepository:
             "attempts": video.attempts,
             "processing_started_at": video.processing_started_at,
         }
+
+
+class SqlCatalogReader:
+    """The public list in one query: no N+1 whatever the number of videos."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def list_published(self) -> list[CatalogEntry]:
+        result = await self._session.execute(
+            select(
+                VideoModel.id,
+                VideoModel.created_at,
+                VideoModel.title,
+                VideoModel.description,
+                CategoryModel.name,
+                VideoModel.thumbnail,
+            )
+            .join(CategoryModel, VideoModel.category_id == CategoryModel.id)
+            .where(VideoModel.published.is_(True))
+            .order_by(VideoModel.created_at.desc(), VideoModel.id.desc())
+        )
+        return [CatalogEntry(*row) for row in result.all()]

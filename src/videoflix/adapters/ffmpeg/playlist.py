@@ -6,8 +6,7 @@ import math
 import re
 from pathlib import Path
 
-from videoflix.domain.catalog.model import Rendition
-from videoflix.domain.media.model import AUDIO_KBPS, PlannedRung
+from videoflix.domain.media.model import AUDIO_KBPS, PlannedRung, Rendition
 
 FALLBACK_VIDEO_CODEC = "avc1.640028"  # High profile, level 4.0: covers every rung up to 1080p
 AAC_LC = "mp4a.40.2"

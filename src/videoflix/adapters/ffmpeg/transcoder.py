@@ -10,8 +10,7 @@ from pathlib import Path
 
 from videoflix.adapters.ffmpeg import commands, playlist, probing
 from videoflix.adapters.ffmpeg.process import error_summary, run
-from videoflix.domain.catalog.model import Rendition
-from videoflix.domain.media.model import MediaError, PlannedRung, ProbeResult
+from videoflix.domain.media.model import MediaError, PlannedRung, ProbeResult, Rendition
 from videoflix.domain.media.ports import ProgressCallback
 
 MASTER = "index.m3u8"

@@ -7,7 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from videoflix.adapters.queue.jobs import LIMITS, TRANSCODE_VIDEO, JobLimits
+from videoflix.adapters.queue.jobs import LIMITS, JobLimits
+from videoflix.domain.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -18,30 +19,34 @@ class InProcessJobQueue:
     """Runs each job as a task; a key already running is not started twice. Transcodes run one at a time."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[Job, Handler] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._periodic: list[asyncio.Task[None]] = []
         self._transcode_slot = asyncio.Semaphore(1)  # two cores: one ffmpeg at a time keeps the API responsive
 
-    def register(self, job: str, handler: Handler) -> None:
-        self._handlers[job] = handler
+    def register(self, handlers: dict[Job, Handler]) -> None:
+        self._handlers.update(handlers)
 
-    async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+    @property
+    def registered(self) -> frozenset[Job]:
+        return frozenset(self._handlers)
+
+    async def enqueue(self, job: Job, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
         if job not in self._handlers:
             log.error("no handler for job %s", job)
             return False
         if key in self._running:
             return True
-        limits = LIMITS.get(job, JobLimits(timeout=60, retries=1, retry_delay=1.0))
+        limits = LIMITS[job]
         task = asyncio.create_task(self._run(job, key, timeout or limits.timeout, limits, kwargs))
         self._running[key] = task
         task.add_done_callback(lambda _t: self._running.pop(key, None))
         return True
 
-    async def _run(self, job: str, key: str, timeout: int, limits: JobLimits, kwargs: dict[str, Any]) -> None:
+    async def _run(self, job: Job, key: str, timeout: int, limits: JobLimits, kwargs: dict[str, Any]) -> None:
         for attempt in range(1, limits.retries + 1):
             try:
-                if job == TRANSCODE_VIDEO:
+                if job is Job.TRANSCODE_VIDEO:
                     async with self._transcode_slot, asyncio.timeout(timeout):
                         await self._handlers[job](**kwargs)
                 else:
@@ -55,7 +60,7 @@ class InProcessJobQueue:
                 if attempt < limits.retries:
                     await asyncio.sleep(limits.retry_delay * 2 ** (attempt - 1))
 
-    def every(self, seconds: float, job: str) -> None:
+    def every(self, seconds: float, job: Job) -> None:
         """Ring ``job`` periodically (the sweeps that pick up lost or stuck work)."""
 
         async def loop() -> None:

@@ -1,8 +1,10 @@
-"""Names and run limits of every background job, shared by the SAQ and the in-process queue."""
+"""Run limits of every background job, shared by the SAQ and the in-process queue."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from videoflix.domain.jobs import Job
 
 
 @dataclass(frozen=True)
@@ -13,12 +15,8 @@ class JobLimits:
     heartbeat: int = 0  # seconds without a heartbeat after which SAQ declares a (killed) worker's job lost
 
 
-DELIVER_EMAIL = "deliver_email"
-TRANSCODE_VIDEO = "transcode_video"
-SWEEP = "sweep"
-
-LIMITS: dict[str, JobLimits] = {
-    DELIVER_EMAIL: JobLimits(timeout=60, retries=3, retry_delay=5.0),
-    TRANSCODE_VIDEO: JobLimits(timeout=3600, retries=3, retry_delay=10.0, heartbeat=60),
-    SWEEP: JobLimits(timeout=120, retries=1, retry_delay=0.0),
+LIMITS: dict[Job, JobLimits] = {
+    Job.DELIVER_EMAIL: JobLimits(timeout=60, retries=3, retry_delay=5.0),
+    Job.TRANSCODE_VIDEO: JobLimits(timeout=3600, retries=3, retry_delay=10.0, heartbeat=60),
+    Job.SWEEP: JobLimits(timeout=120, retries=1, retry_delay=0.0),
 }

@@ -9,7 +9,8 @@ from typing import Any
 from redis.asyncio import Redis
 from saq.queue.redis import RedisQueue
 
-from videoflix.adapters.queue.jobs import LIMITS, JobLimits
+from videoflix.adapters.queue.jobs import LIMITS
+from videoflix.domain.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,12 @@ class SaqJobQueue:
     def __init__(self, queue: RedisQueue) -> None:
         self.queue = queue
 
-    async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
-        limits = LIMITS.get(job, JobLimits(timeout=60, retries=1, retry_delay=1.0))
+    async def enqueue(self, job: Job, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+        limits = LIMITS[job]
         try:
             async with asyncio.timeout(3):
                 await self.queue.enqueue(
-                    job,
+                    job.value,
                     key=key,
                     timeout=timeout or limits.timeout,
                     retries=limits.retries,

@@ -96,7 +96,6 @@ class JwtTokenCodec:
         return TokenClaims(
             user_id=int(sub),
             jti=payload["jti"],
-            token_type=expected_type,
             expires_at=expires_at,
             family_id=family,
         )

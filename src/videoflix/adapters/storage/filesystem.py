@@ -2,8 +2,8 @@
 
 Layout under the media root::
 
-    uploads/<uuid>.part            uploads while they stream in
-    sources/<id>/source<.ext>      the original upload, kept for regeneration
+    uploads/<uuid>.part            uploads while they stream in, converted images (``incoming()``)
+    sources/<id>/source            the original upload, kept for regeneration
     staging/<id>-<uuid>/           a ladder being built (same filesystem: renames are atomic)
     releases/<id>/<uuid>/          every complete ladder
     videos/<id> -> ../releases/<id>/<uuid>   the published one: swapped with one rename
@@ -16,42 +16,55 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from videoflix.domain.catalog.streaming import is_stream_file
+from videoflix.domain.media.ports import ServedFile
+from videoflix.domain.media.streaming import PLAYLIST, is_stream_file
 
 # What publish() writes as the target of videos/<id>: ../releases/<id>/<uuid hex>
 _RELEASE_LINK = re.compile(r"\.\./releases/[0-9]{1,18}/[0-9a-f]{32}")
+_THUMBNAIL_NAME = re.compile(r"^[0-9]{1,18}-[0-9a-f]{12}\.jpg$")
+FOLDERS = ("uploads", "sources", "staging", "releases", "videos", "thumbnails")
 
 
 class FilesystemMediaStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        for folder in ("uploads", "sources", "staging", "releases", "videos", "thumbnails"):
+        for folder in FOLDERS:
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._root_prefix = str(self.root) + os.sep
         self._videos = self.root / "videos"
+        self._videos_str = str(self._videos)
 
-    # uploads and sources
+    # intake and sources
 
-    def new_upload_path(self) -> Path:
-        return self.root / "uploads" / f"{uuid.uuid4().hex}.part"
-
-    def source_path(self, video_id: int) -> Path:
-        return self.root / "sources" / str(video_id) / "source"
+    @contextmanager
+    def incoming(self, suffix: str = "") -> Iterator[Path]:
+        path = self.root / "uploads" / f"{uuid.uuid4().hex}{suffix or '.part'}"
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)  # a no-op once the store took the file over
 
     def adopt_source(self, video_id: int, upload: Path) -> None:
-        source = self.source_path(video_id)
+        source = self._source_path(video_id)
         source.parent.mkdir(parents=True, exist_ok=True)
         upload.replace(source)
 
-    def exists(self, path: Path) -> bool:
-        return path.is_file()
+    def source(self, video_id: int) -> Path | None:
+        path = self._source_path(video_id)
+        return path if path.is_file() else None
+
+    def _source_path(self, video_id: int) -> Path:
+        return self.root / "sources" / str(video_id) / "source"
 
     # building and publishing
 
-    def new_staging_dir(self, video_id: int) -> Path:
+    def new_staging(self, video_id: int) -> Path:
         # Only the worker that claimed the video builds it: any other staging folder of this video was left
         # by a worker that died mid-transcode (R3).
         for leftover in (self.root / "staging").glob(f"{video_id}-*"):
@@ -60,16 +73,16 @@ class FilesystemMediaStore:
         path.mkdir(parents=True)
         return path
 
-    def discard(self, path: Path) -> None:
-        shutil.rmtree(path, ignore_errors=True)
+    def staged_playlist(self, staging: Path, rendition: str) -> str | None:
+        return _read_text(staging / rendition / PLAYLIST)
 
-    def discard_file(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
+    def discard_staging(self, staging: Path) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
 
-    def publish(self, video_id: int, staging_dir: Path) -> None:
+    def publish(self, video_id: int, staging: Path) -> None:
         release = self.root / "releases" / str(video_id) / uuid.uuid4().hex
         release.parent.mkdir(parents=True, exist_ok=True)
-        staging_dir.rename(release)
+        staging.rename(release)
         link = self._videos / str(video_id)
         previous = link.resolve() if link.is_symlink() else None
         temp_link = self._videos / f".{video_id}.{uuid.uuid4().hex}"
@@ -80,15 +93,11 @@ class FilesystemMediaStore:
             if old not in (release, previous):
                 shutil.rmtree(old, ignore_errors=True)
 
-    def published_dir(self, video_id: int) -> Path | None:
-        link = self._videos / str(video_id)
-        return link if link.is_dir() else None
+    def is_published(self, video_id: int) -> bool:
+        return (self._videos / str(video_id)).is_dir()
 
-    def read_text(self, path: Path) -> str | None:
-        try:
-            return path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
+    def published_playlist(self, video_id: int, rendition: str) -> str | None:
+        return _read_text(self._videos / str(video_id) / rendition / PLAYLIST)
 
     # thumbnails
 
@@ -98,9 +107,9 @@ class FilesystemMediaStore:
         return relative
 
     def delete_thumbnail(self, thumbnail: str) -> None:
-        path = self.resolve_under_root(thumbnail)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        served = self.thumbnail_file(thumbnail.removeprefix("thumbnails/"))
+        if served is not None:
+            Path(served.path).unlink(missing_ok=True)
 
     def delete_video(self, video_id: int, thumbnail: str | None) -> None:
         (self._videos / str(video_id)).unlink(missing_ok=True)
@@ -111,36 +120,55 @@ class FilesystemMediaStore:
 
     # serving
 
-    def resolve_under_root(self, relative: str) -> Path | None:
-        """The real path of ``relative`` if it is a file inside the media root (symlinks resolved), else None."""
-        real = os.path.realpath(os.path.join(self.root, relative))
-        if not real.startswith(self._root_prefix) or not os.path.isfile(real):
+    def thumbnail_file(self, name: str) -> ServedFile | None:
+        if not _THUMBNAIL_NAME.fullmatch(name):
             return None
-        return Path(real)
+        path = os.path.join(self.root, "thumbnails", name)
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):  # a planted symlink is refused
+                return None
+        except OSError:
+            return None
+        return ServedFile(path=path, internal=f"thumbnails/{name}")
 
-    def stream_file(self, video_id: int, resolution: str | None, name: str) -> str | None:
-        """The file behind a playlist or segment URL, or None (S19).
-
-        Only whitelisted names get here, so the one component that can lead elsewhere is the ``videos/<id>``
+    def stream_file(self, video_id: int, resolution: str | None, name: str) -> ServedFile | None:
+        """Only whitelisted names get here, so the one component that can lead elsewhere is the ``videos/<id>``
         symlink: its target must be this video's release folder, and the file itself must be a regular file
-        (``lstat``: a planted symlink is refused). Three system calls instead of ``realpath``'s dozen.
-        """
+        (``lstat``: a planted symlink is refused). Three system calls instead of ``realpath``'s dozen: this is
+        the hottest path of the service."""
         if not is_stream_file(resolution, name):
             return None
         try:
-            target = os.readlink(os.path.join(self._videos, str(video_id)))
+            target = os.readlink(f"{self._videos_str}/{video_id}")
         except OSError:
             return None
         if not _RELEASE_LINK.fullmatch(target) or target.split("/")[2] != str(video_id):
             return None
-        release = os.path.join(self._videos, target)
-        folder = os.path.join(release, resolution) if resolution else release
-        path = os.path.join(folder, name)
+        internal = f"{target[3:]}/{resolution}/{name}" if resolution else f"{target[3:]}/{name}"
+        path = f"{self.root}/{internal}"
         try:
-            if resolution and not stat.S_ISDIR(os.lstat(folder).st_mode):
+            if resolution and not stat.S_ISDIR(os.lstat(path.rpartition("/")[0]).st_mode):
                 return None
             if not stat.S_ISREG(os.lstat(path).st_mode):
                 return None
         except OSError:
             return None
-        return path
+        return ServedFile(path=path, internal=internal)
+
+    def check_writable(self) -> str | None:
+        if not self.root.is_dir():  # e.g. a volume that went away
+            return "media folder missing"
+        try:
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".ready-") as handle:
+                handle.write(b"ok")
+                handle.flush()
+        except OSError as error:
+            return f"media folder not writable ({type(error).__name__})"
+        return None
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from videoflix.domain.accounts.model import DeliveryOutcome
 from videoflix.domain.accounts.ports import DeliveryError, Mailer, UnitOfWorkFactory
-from videoflix.domain.accounts.service import DELIVER_EMAIL_JOB
+from videoflix.domain.jobs import Job
 from videoflix.domain.ports import Clock, JobQueue
 
 log = logging.getLogger(__name__)
@@ -28,39 +29,39 @@ class EmailDelivery:
         self._queue = queue
         self._clock = clock
 
-    async def deliver(self, outbox_id: int) -> str:
-        """Send one outbox email unless it was sent already or someone else is sending it. Returns the outcome."""
+    async def deliver(self, outbox_id: int) -> DeliveryOutcome:
+        """Send one outbox email unless it was sent already or someone else is sending it."""
         async with self._uow() as uow:
             claimed = await uow.outbox.claim(outbox_id, self._clock.now(), LEASE_SECONDS)
             await uow.commit()
         if claimed is None:
-            return "skipped"
+            return DeliveryOutcome.SKIPPED
         try:
             await self._mailer.send(claimed.message, message_id=f"outbox-{outbox_id}")
         except DeliveryError as error:
             async with self._uow() as uow:
                 if error.permanent:
                     await uow.outbox.mark_failed(outbox_id, error.reason)
-                    outcome = "failed"
+                    outcome = DeliveryOutcome.FAILED
                 elif claimed.attempts + 1 >= MAX_ATTEMPTS:
                     await uow.outbox.mark_failed(outbox_id, f"gave up after {MAX_ATTEMPTS} attempts: {error.reason}")
-                    outcome = "failed"
+                    outcome = DeliveryOutcome.FAILED
                 else:
                     retry_at = self._clock.now() + backoff(claimed.attempts + 1)
                     await uow.outbox.mark_retry(outbox_id, error.reason, retry_at)
-                    outcome = "retry"
+                    outcome = DeliveryOutcome.RETRY
                 await uow.commit()
             log.warning("email %s not delivered (%s): %s", outbox_id, outcome, error.reason)
             return outcome
         async with self._uow() as uow:
             await uow.outbox.mark_sent(outbox_id, self._clock.now())
             await uow.commit()
-        return "sent"
+        return DeliveryOutcome.SENT
 
     async def sweep(self, limit: int = 500) -> int:
         """Ring again for every pending email that is due: lost rings, crashed workers, SMTP back up."""
         async with self._uow() as uow:
             due = await uow.outbox.due(self._clock.now(), limit)
         for outbox_id in due:
-            await self._queue.enqueue(DELIVER_EMAIL_JOB, key=f"email:{outbox_id}", outbox_id=outbox_id)
+            await self._queue.enqueue(Job.DELIVER_EMAIL, key=f"email:{outbox_id}", outbox_id=outbox_id)
         return len(due)

@@ -75,7 +75,6 @@ class IssuedToken:
 class TokenClaims:
     user_id: int
     jti: str
-    token_type: str
     expires_at: datetime
     family_id: str | None = None
 
@@ -94,6 +93,22 @@ class ClaimedEmail:
 
     message: EmailMessage
     attempts: int
+
+
+class DuplicateEmail(InvalidInput):
+    """The email is taken. Shown to clients as the same generic 400 as any other bad input."""
+
+
+class AccountChange(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+
+
+class DeliveryOutcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"  # a passing failure: tried again after a backoff
+    FAILED = "failed"  # permanent, or too many attempts
+    SKIPPED = "skipped"  # sent already, failed already, or someone else is sending it
 
 
 class RotationOutcome(StrEnum):

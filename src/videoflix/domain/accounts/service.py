@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from videoflix.domain.accounts.model import (
     GENERIC_INPUT_ERROR,
+    AccountChange,
+    DuplicateEmail,
     EmailMessage,
     IssuedToken,
     OneTimeToken,
@@ -29,14 +31,10 @@ from videoflix.domain.accounts.ports import (
     UnitOfWorkFactory,
 )
 from videoflix.domain.errors import AuthenticationFailed, Conflict, InvalidInput
+from videoflix.domain.jobs import Job
 from videoflix.domain.ports import Clock, JobQueue
 
-DELIVER_EMAIL_JOB = "deliver_email"
 LOGIN_FAILED = "Please check your input and try again."
-
-
-class DuplicateEmail(InvalidInput):
-    """The email is taken. Shown to clients as the same generic 400 as any other bad input."""
 
 
 @dataclass(frozen=True)
@@ -217,10 +215,9 @@ class AccountService:
         user, _ = await self.ensure_account(email, password, staff=True)
         return user
 
-    async def ensure_account(self, email: str, password: str, *, staff: bool) -> tuple[User, str]:
+    async def ensure_account(self, email: str, password: str, *, staff: bool) -> tuple[User, AccountChange]:
         """An active account that logs in with ``password``, for operators (CLI): created, or re-activated and
-        re-passworded. ``staff`` promotes it; a viewer never takes over a staff account. Returns the user and what
-        happened: ``created`` or ``updated``."""
+        re-passworded. ``staff`` promotes it; a viewer never takes over a staff account."""
         email = normalize_email(email)
         check_password_policy(password, email)
         password_hash = await self._hasher.hash(password)
@@ -231,7 +228,7 @@ class AccountService:
                 user = await uow.users.add(
                     User(email=email, password_hash=password_hash, created_at=now, is_active=True, is_staff=staff)
                 )
-                outcome = "created"
+                outcome = AccountChange.CREATED
             else:
                 assert user.id is not None
                 if user.is_staff and not staff:
@@ -241,7 +238,7 @@ class AccountService:
                 if staff:
                     await uow.users.set_staff(user.id, True)
                 user.is_active, user.is_staff = True, user.is_staff or staff
-                outcome = "updated"
+                outcome = AccountChange.UPDATED
             await uow.commit()
         return user, outcome
 
@@ -291,4 +288,4 @@ class AccountService:
 
     async def _ring_delivery(self, outbox_id: int) -> None:
         # After commit: the row exists before any worker looks for it. A lost ring is picked up by the sweep.
-        await self._queue.enqueue(DELIVER_EMAIL_JOB, key=f"email:{outbox_id}", outbox_id=outbox_id)
+        await self._queue.enqueue(Job.DELIVER_EMAIL, key=f"email:{outbox_id}", outbox_id=outbox_id)

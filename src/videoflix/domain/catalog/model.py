@@ -1,52 +1,9 @@
-"""Videos as the catalog knows them: metadata, processing status and the renditions that exist."""
+"""The public catalog: what a viewer sees of a video."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-
-RESOLUTIONS = ("480p", "720p", "1080p")
-
-
-class VideoStatus(StrEnum):
-    QUEUED = "queued"
-    PROCESSING = "processing"
-    READY = "ready"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Rendition:
-    """One published rung of the HLS ladder."""
-
-    name: str  # "480p", "720p" or "1080p"
-    width: int
-    height: int
-    bandwidth: int  # peak bits per second, as the master playlist announces it
-    codecs: str  # RFC 6381, e.g. "avc1.64001f,mp4a.40.2"
-
-
-@dataclass
-class Video:
-    title: str
-    description: str
-    category: str
-    created_at: datetime
-    updated_at: datetime
-    status: VideoStatus = VideoStatus.QUEUED
-    id: int | None = None
-    progress: float = 0.0
-    failure_reason: str | None = None
-    duration: float | None = None
-    source_size: int | None = None
-    source_name: str | None = None
-    thumbnail: str | None = None  # path relative to the media root, e.g. "thumbnails/3-1a2b.jpg"
-    custom_thumbnail: bool = False  # uploaded by staff: regeneration keeps it
-    renditions: list[Rendition] = field(default_factory=list)
-    published: bool = False  # a complete ladder is being served; stays true while a new one is built
-    attempts: int = 0
-    processing_started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -59,3 +16,11 @@ class CatalogEntry:
     description: str
     category: str
     thumbnail: str | None
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    """The list as of one read. ``version`` changes whenever the entries may have: callers cache by it."""
+
+    version: int
+    entries: tuple[CatalogEntry, ...]

@@ -1,11 +1,60 @@
-"""The HLS ladder: what a source can be turned into, and how to check what came out."""
+"""Videos and their HLS ladder: the lifecycle media owns, what a source can become, how to check the result."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 
 SEGMENT_SECONDS = 4
+
+
+class VideoStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class TranscodeOutcome(StrEnum):
+    READY = "ready"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing to do: complete already, deleted, or another worker is on it
+    BUSY = "busy"  # another process is transcoding it right now
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One published rung of the HLS ladder."""
+
+    name: str  # "480p", "720p" or "1080p"
+    width: int
+    height: int
+    bandwidth: int  # peak bits per second, as the master playlist announces it
+    codecs: str  # RFC 6381, e.g. "avc1.64001f,mp4a.40.2"
+
+
+@dataclass
+class Video:
+    title: str
+    description: str
+    category: str
+    created_at: datetime
+    updated_at: datetime
+    status: VideoStatus = VideoStatus.QUEUED
+    id: int | None = None
+    progress: float = 0.0
+    failure_reason: str | None = None
+    duration: float | None = None
+    source_size: int | None = None
+    source_name: str | None = None
+    thumbnail: str | None = None  # the media store's name for the image, e.g. "thumbnails/3-1a2b.jpg"
+    custom_thumbnail: bool = False  # uploaded by staff: regeneration keeps it
+    renditions: list[Rendition] = field(default_factory=list)
+    published: bool = False  # a complete ladder is being served; stays true while a new one is built
+    attempts: int = 0
+    processing_started_at: datetime | None = None  # when the current (or last) transcode started
 
 
 class MediaError(Exception):
@@ -46,6 +95,7 @@ LADDER = (
     RungSpec("1080p", 1080, 5000),
 )
 AUDIO_KBPS = 128
+RESOLUTIONS = tuple(spec.name for spec in LADDER)
 
 
 @dataclass(frozen=True)

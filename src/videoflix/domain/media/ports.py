@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from videoflix.domain.catalog.model import CatalogEntry, Rendition, Video
-from videoflix.domain.media.model import PlannedRung, ProbeResult
+from videoflix.domain.media.model import PlannedRung, ProbeResult, Rendition, Video
 from videoflix.domain.ports import UnitOfWorkBase
 
 ProgressCallback = Callable[[float], Awaitable[None]]
@@ -31,8 +32,8 @@ class Transcoder(Protocol):
         out_dir: Path,
         on_progress: ProgressCallback,
     ) -> list[Rendition]:
-        """Write ``out_dir/<rung>/index.m3u8`` + segments for every rung and ``out_dir/index.m3u8`` (master)
-        in one ffmpeg process. ``on_progress`` receives percent (0-100). Raises ``MediaError``."""
+        """Write every rung and a master playlist into ``out_dir`` (a staging folder of the media store) in one
+        ffmpeg process. ``on_progress`` receives percent (0-100). Raises ``MediaError``."""
         ...
 
     async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path) -> None:
@@ -40,45 +41,75 @@ class Transcoder(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ServedFile:
+    """A stream or thumbnail file ready to be sent: its local path, and its name below the media root (what an
+    ``X-Accel-Redirect`` names, so nginx sends the file itself)."""
+
+    path: str
+    internal: str
+
+
 class MediaStore(Protocol):
-    """Files of every video under one media root. Published folders change only by an atomic swap."""
+    """Every file of every video. The domain never builds a path: it passes on the ``Path``s the store hands out
+    (local files and folders the transcoder reads and writes). Published ladders change only by an atomic swap.
+    Another storage (object storage) is another adapter behind this port."""
 
-    root: Path
-
-    def source_path(self, video_id: int) -> Path: ...
+    def incoming(self, suffix: str = "") -> AbstractContextManager[Path]:
+        """A fresh path (no file yet) for an upload or a converted image. Whatever is still there when the block
+        ends is removed: a file the store took over (``adopt_source``, ``store_thumbnail``) is gone already."""
+        ...
 
     def adopt_source(self, video_id: int, upload: Path) -> None:
-        """Move an upload into place as the video's source (a rename on the same filesystem)."""
+        """Take over an ``incoming()`` file as the video's source, kept for regeneration."""
         ...
 
-    def exists(self, path: Path) -> bool: ...
-
-    def new_staging_dir(self, video_id: int) -> Path:
-        """A fresh, empty folder on the same filesystem as the published ones."""
+    def source(self, video_id: int) -> Path | None:
+        """The video's source as a local file, or None when it is missing."""
         ...
 
-    def discard(self, path: Path) -> None:
+    def new_staging(self, video_id: int) -> Path:
+        """A fresh, empty folder for a ladder being built; leftovers of a dead worker's build are removed."""
+        ...
+
+    def staged_playlist(self, staging: Path, rendition: str) -> str | None:
+        """The text of a rendition's playlist in a staging folder, or None."""
+        ...
+
+    def discard_staging(self, staging: Path) -> None:
         """Remove a staging folder and everything in it."""
         ...
 
-    def discard_file(self, path: Path) -> None: ...
-
-    def publish(self, video_id: int, staging_dir: Path) -> None:
-        """Make ``staging_dir`` the published HLS folder of the video in one atomic step."""
+    def publish(self, video_id: int, staging: Path) -> None:
+        """Make the staging folder the video's published ladder in one atomic step."""
         ...
 
-    def published_dir(self, video_id: int) -> Path | None: ...
+    def is_published(self, video_id: int) -> bool: ...
 
-    def read_text(self, path: Path) -> str | None: ...
+    def published_playlist(self, video_id: int, rendition: str) -> str | None:
+        """The text of a published rendition's playlist, or None."""
+        ...
 
     def store_thumbnail(self, video_id: int, image: Path) -> str:
-        """Move an image into the thumbnails folder under a new name; returns its path relative to the root."""
+        """Take over an image under a new name (browsers may cache a name forever); returns that name."""
         ...
 
     def delete_thumbnail(self, thumbnail: str) -> None: ...
 
     def delete_video(self, video_id: int, thumbnail: str | None) -> None:
-        """Remove the source, the published HLS folder and the thumbnail of a video."""
+        """Remove the source, the published ladder and the thumbnail of a video."""
+        ...
+
+    def stream_file(self, video_id: int, resolution: str | None, name: str) -> ServedFile | None:
+        """The published file behind a playlist or segment URL, or None for anything else (S19)."""
+        ...
+
+    def thumbnail_file(self, name: str) -> ServedFile | None:
+        """A thumbnail by its name, or None."""
+        ...
+
+    def check_writable(self) -> str | None:
+        """None when new files can be written, else a short reason without paths (the readiness probe)."""
         ...
 
 
@@ -88,10 +119,6 @@ class VideoRepository(Protocol):
     async def get(self, video_id: int) -> Video | None: ...
 
     async def list_all(self) -> list[Video]: ...
-
-    async def list_catalog(self) -> list[CatalogEntry]:
-        """Published videos (playable now), newest first, in one query."""
-        ...
 
     async def save(self, video: Video) -> None:
         """Write every field of ``video`` back."""

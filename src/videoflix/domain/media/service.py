@@ -10,15 +10,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from videoflix.domain.catalog.model import Video, VideoStatus
 from videoflix.domain.errors import InvalidInput, NotFound
-from videoflix.domain.media.model import MediaError, ProbeResult, check_rendition, plan_ladder
+from videoflix.domain.jobs import Job
+from videoflix.domain.media.model import (
+    MediaError,
+    ProbeResult,
+    TranscodeOutcome,
+    Video,
+    VideoStatus,
+    check_rendition,
+    plan_ladder,
+)
 from videoflix.domain.media.ports import MediaStore, MediaUnitOfWorkFactory, Transcoder
 from videoflix.domain.ports import Clock, JobQueue
 
 log = logging.getLogger(__name__)
 
-TRANSCODE_JOB = "transcode_video"
 # A worker writes progress every few seconds; a video "processing" without a write for this long lost its worker.
 STALE_AFTER = timedelta(seconds=45)
 PROGRESS_INTERVAL = timedelta(seconds=3)
@@ -79,13 +86,10 @@ class MediaService:
             probe = await self._transcoder.probe(upload)
         except MediaError as error:
             raise InvalidInput(f"The file is not a usable video: {error.reason}") from error
-        if thumbnail is not None:
-            thumbnail = await self._convert_image(thumbnail)
-        try:
-            return await self._create(upload, original_name, draft, probe, thumbnail)
-        finally:
+        with self._store.incoming(".jpg") as poster:
             if thumbnail is not None:
-                self._store.discard_file(thumbnail)  # moved into the store on success; a leftover otherwise
+                await self._convert_image(thumbnail, poster)
+            return await self._create(upload, original_name, draft, probe, poster if thumbnail is not None else None)
 
     async def _create(
         self, upload: Path, original_name: str, draft: VideoDraft, probe: ProbeResult, thumbnail: Path | None
@@ -118,29 +122,31 @@ class MediaService:
         await self._ring(video)
         return video
 
-    async def transcode(self, video_id: int, on_progress: Callable[[float], Awaitable[None]] | None = None) -> str:
+    async def transcode(
+        self, video_id: int, on_progress: Callable[[float], Awaitable[None]] | None = None
+    ) -> TranscodeOutcome:
         """Run the pipeline for a queued (or abandoned) video. Idempotent: a video nobody needs to work on is
-        left alone. Returns the outcome: ``ready``, ``failed`` or ``skipped``."""
+        left alone (``SKIPPED``)."""
         now = self._clock.now()
         async with self._uow() as uow:
             video = await uow.videos.claim_for_processing(video_id, now, now - STALE_AFTER)
             await uow.commit()
         if video is None:
-            return "skipped"
+            return TranscodeOutcome.SKIPPED
         staging: Path | None = None
         try:
-            staging = self._store.new_staging_dir(video_id)
+            staging = self._store.new_staging(video_id)
             await self._build(video, staging, on_progress)
             staging = None  # published: nothing to clean up
-            return "ready"
+            return TranscodeOutcome.READY
         except MediaError as error:
             await self._fail(video, error.reason)
-            return "failed"
+            return TranscodeOutcome.FAILED
         except Exception as error:
             if video.attempts >= MAX_ATTEMPTS:
                 log.exception("video %s: giving up after %d attempts", video_id, video.attempts)
                 await self._fail(video, f"internal error after {video.attempts} attempts ({type(error).__name__})")
-                return "failed"
+                return TranscodeOutcome.FAILED
             await self._requeue(video_id)  # a job timeout or a passing fault: the retry claims it again
             raise
         except BaseException:
@@ -148,12 +154,12 @@ class MediaService:
             raise
         finally:
             if staging is not None:
-                self._store.discard(staging)
+                self._store.discard_staging(staging)
 
     async def _build(self, video: Video, staging: Path, on_progress: Callable[[float], Awaitable[None]] | None) -> None:
         assert video.id is not None
-        source = self._store.source_path(video.id)
-        if not self._store.exists(source):
+        source = self._store.source(video.id)
+        if source is None:
             raise MediaError("the source file is missing")
         probe = await self._transcoder.probe(source)
         rungs = plan_ladder(probe)
@@ -172,12 +178,12 @@ class MediaService:
 
         renditions = await self._transcoder.build_ladder(source, probe, rungs, staging, progress)
         for rung in rungs:
-            check_rendition(rung.name, self._store.read_text(staging / rung.name / "index.m3u8"), probe.duration)
+            check_rendition(rung.name, self._store.staged_playlist(staging, rung.name), probe.duration)
         thumbnail = video.thumbnail
         if not video.custom_thumbnail:
-            image = staging / "thumbnail.jpg"
-            await self._transcoder.thumbnail(source, probe, image)
-            thumbnail = self._store.store_thumbnail(video.id, image)
+            with self._store.incoming(".jpg") as image:
+                await self._transcoder.thumbnail(source, probe, image)
+                thumbnail = self._store.store_thumbnail(video.id, image)
         self._store.publish(video.id, staging)
         old_thumbnail = video.thumbnail
         async with self._uow() as uow:
@@ -214,7 +220,7 @@ class MediaService:
             current = await uow.videos.get(video.id)
             if current is None:
                 return
-            still_playable = current.published and self._store.published_dir(video.id) is not None
+            still_playable = current.published and self._store.is_published(video.id)
             current.status = VideoStatus.READY if still_playable else VideoStatus.FAILED
             current.failure_reason = reason if not still_playable else f"regeneration failed: {reason}"
             current.progress = 100.0 if still_playable else 0.0
@@ -251,16 +257,16 @@ class MediaService:
 
     async def regenerate(
         self, video_id: int, *, overwrite: bool, on_progress: Callable[[float], Awaitable[None]] | None = None
-    ) -> str:
+    ) -> TranscodeOutcome:
         """Rebuild HLS for one video now (the CLI). Complete ladders are skipped unless ``overwrite``."""
         async with self._uow() as uow:
             video = await uow.videos.get(video_id)
             if video is None:
                 raise NotFound("Video not found.")
             if not overwrite and self.is_complete(video):
-                return "skipped"
+                return TranscodeOutcome.SKIPPED
             if video.status is VideoStatus.PROCESSING and video.updated_at > self._clock.now() - STALE_AFTER:
-                return "busy"
+                return TranscodeOutcome.BUSY
             video.status = VideoStatus.QUEUED
             video.updated_at = self._clock.now()
             await uow.videos.save(video)
@@ -271,12 +277,11 @@ class MediaService:
         """Ready, and every rendition it claims has a finished playlist of the right length on disk."""
         if video.status is not VideoStatus.READY or not video.renditions or video.id is None:
             return False
-        published = self._store.published_dir(video.id)
-        if published is None:
+        if not self._store.is_published(video.id):
             return False
         try:
             for rendition in video.renditions:
-                text = self._store.read_text(published / rendition.name / "index.m3u8")
+                text = self._store.published_playlist(video.id, rendition.name)
                 check_rendition(rendition.name, text, video.duration or 0)
         except MediaError:
             return False
@@ -312,6 +317,28 @@ class MediaService:
         category: str | None = None,
         thumbnail: Path | None = None,
     ) -> Video:
+        """Change the metadata and, with ``thumbnail``, the poster (converted before the transaction opens:
+        ffmpeg must not hold the database's write lock)."""
+        with self._store.incoming(".jpg") as poster:
+            if thumbnail is not None:
+                await self._convert_image(thumbnail, poster)
+            video, old_thumbnail = await self._save_metadata(
+                video_id, title, description, category, poster if thumbnail is not None else None
+            )
+        self._catalog_changed()
+        if old_thumbnail:
+            self._store.delete_thumbnail(old_thumbnail)
+        return video
+
+    async def _save_metadata(
+        self,
+        video_id: int,
+        title: str | None,
+        description: str | None,
+        category: str | None,
+        poster: Path | None,
+    ) -> tuple[Video, str | None]:
+        new_thumbnail: str | None = None
         async with self._uow() as uow:
             video = await uow.videos.get(video_id)
             if video is None:
@@ -323,19 +350,20 @@ class MediaService:
             ).validated()
             video.title, video.description, video.category = draft.title, draft.description, draft.category
             old_thumbnail = None
-            if thumbnail is not None:
-                thumbnail = await self._convert_image(thumbnail)
-                old_thumbnail = video.thumbnail
-                video.thumbnail = self._store.store_thumbnail(video_id, thumbnail)
-                video.custom_thumbnail = True
-            video.updated_at = self._clock.now()
-            # Only the metadata: a transcode finishing meanwhile owns status, renditions and the rest.
-            await uow.videos.save_metadata(video)
-            await uow.commit()
-        self._catalog_changed()
-        if old_thumbnail:
-            self._store.delete_thumbnail(old_thumbnail)
-        return video
+            try:
+                if poster is not None:
+                    old_thumbnail = video.thumbnail
+                    video.thumbnail = new_thumbnail = self._store.store_thumbnail(video_id, poster)
+                    video.custom_thumbnail = True
+                video.updated_at = self._clock.now()
+                # Only the metadata: a transcode finishing meanwhile owns status, renditions and the rest.
+                await uow.videos.save_metadata(video)
+                await uow.commit()
+            except BaseException:
+                if new_thumbnail is not None:
+                    self._store.delete_thumbnail(new_thumbnail)
+                raise
+        return video, old_thumbnail
 
     async def delete(self, video_id: int) -> None:
         async with self._uow() as uow:
@@ -347,19 +375,16 @@ class MediaService:
         self._catalog_changed()
         self._store.delete_video(video_id, video.thumbnail)
 
-    async def _convert_image(self, image: Path) -> Path:
-        converted = image.with_name(image.name + ".jpg")
+    async def _convert_image(self, image: Path, out: Path) -> None:
         try:
-            await self._transcoder.still_image(image, converted)
+            await self._transcoder.still_image(image, out)
         except MediaError as error:
-            self._store.discard_file(converted)
             raise InvalidInput(f"The thumbnail is not a usable image: {error.reason}") from error
-        return converted
 
     async def _ring(self, video: Video) -> None:
         assert video.id is not None
         await self._queue.enqueue(
-            TRANSCODE_JOB,
+            Job.TRANSCODE_VIDEO,
             key=f"transcode:{video.id}",
             timeout=transcode_timeout(video.duration),
             video_id=video.id,

@@ -8,15 +8,8 @@ import sys
 
 import click
 
+from videoflix.entrypoints.cli.common import load_settings, prepared_settings
 from videoflix.entrypoints.cli.media import demo, hls, videos
-from videoflix.entrypoints.logs import configure_logging
-from videoflix.settings import Settings
-
-
-def _settings() -> Settings:
-    settings = Settings.from_env()
-    configure_logging(settings.log_format, settings.log_level)
-    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,11 +34,11 @@ def serve(host: str, port: int, workers: int, migrate: bool | None) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    from videoflix.adapters.db.migrate import upgrade
+    from videoflix.bootstrap import upgrade_database
 
-    settings = _settings()
+    settings = load_settings()
     if migrate or (migrate is None and settings.embedded):
-        upgrade(settings.database_url)
+        upgrade_database(settings)
     settings.media_root.mkdir(parents=True, exist_ok=True)
     mode = (
         "embedded (SQLite, in-process jobs)"
@@ -70,10 +63,9 @@ def serve(host: str, port: int, workers: int, migrate: bool | None) -> None:
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit (tests, cron).")
 def worker(concurrency: int, burst: bool) -> None:
     """Run the SAQ worker (needs REDIS_URL): email delivery, transcoding, sweeps."""
-    from videoflix.entrypoints.worker.main import create_worker
+    from videoflix.entrypoints.worker.main import run_worker
 
-    settings = _settings()
-    asyncio.run(create_worker(settings, concurrency=concurrency, burst=burst).start())
+    run_worker(load_settings(), concurrency=concurrency, burst=burst)
 
 
 @cli.group()
@@ -85,9 +77,9 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Upgrade the schema to REVISION (default: the newest)."""
-    from videoflix.adapters.db.migrate import upgrade
+    from videoflix.bootstrap import upgrade_database
 
-    upgrade(_settings().database_url, revision)
+    upgrade_database(load_settings(), revision)
     click.echo(f"database upgraded to {revision}")
 
 
@@ -95,9 +87,9 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Downgrade the schema to REVISION ("base" removes every table)."""
-    from videoflix.adapters.db.migrate import downgrade
+    from videoflix.bootstrap import downgrade_database
 
-    downgrade(_settings().database_url, revision)
+    downgrade_database(load_settings(), revision)
     click.echo(f"database downgraded to {revision}")
 
 
@@ -119,7 +111,7 @@ def create_admin(email: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = _settings()
+    settings = prepared_settings()
 
     async def run() -> None:
         from videoflix.bootstrap import bootstrap

@@ -12,15 +12,19 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from videoflix.domain.jobs import Job
+from videoflix.domain.media.model import TranscodeOutcome, VideoStatus
+from videoflix.entrypoints.cli.common import prepared_settings
+
 if TYPE_CHECKING:
     from videoflix.bootstrap import Container
-    from videoflix.domain.catalog.model import Video
+    from videoflix.domain.media.model import Video
     from videoflix.domain.ports import JobQueue
     from videoflix.settings import Settings
 
@@ -37,19 +41,8 @@ class _DroppedRings:
     """The CLI's job queue: it runs the pipeline itself, so a ring would only start a second copy of it.
     Returning False means "not delivered": whatever stays queued is rung again by the next sweep."""
 
-    async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+    async def enqueue(self, job: Job, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
         return False
-
-
-def _prepared_settings() -> Settings:
-    """Settings, logging and (on the embedded default) an up-to-date schema, as ``serve`` does."""
-    from videoflix.adapters.db.migrate import upgrade
-    from videoflix.entrypoints.cli.main import _settings
-
-    settings = _settings()
-    if settings.embedded:
-        upgrade(settings.database_url)
-    return settings
 
 
 async def _container(settings: Settings, queue: JobQueue | None) -> Container:
@@ -83,7 +76,7 @@ def _label(video: Video) -> str:
 
 
 def _describe(video: Video) -> str:
-    if video.status.value == "ready":
+    if video.status is VideoStatus.READY:
         rungs = ", ".join(r.name for r in video.renditions) or "no renditions"
         duration = f", {video.duration:.1f} s" if video.duration else ""
         return f"ready ({rungs}{duration})"
@@ -118,7 +111,7 @@ def regenerate(video_id: int | None, overwrite: bool) -> None:
     --overwrite. The new ladder replaces the old one only once it is complete: viewers never see a gap.
     Exits 1 if any video failed, 2 if --video-id does not exist.
     """
-    settings = _prepared_settings()
+    settings = prepared_settings()
     counts = asyncio.run(_regenerate(settings, video_id, overwrite))
     click.echo(f"{counts['ready']} ready, {counts['skipped']} skipped, {counts['failed']} failed")
     if counts["failed"]:
@@ -163,14 +156,14 @@ async def _regenerate_one(container: Container, video: Video, overwrite: bool) -
     except Exception as error:  # not the source's fault (disk full, ffmpeg missing): left queued for a retry
         click.echo(f"{_label(video)}: failed: {type(error).__name__}: {error}", err=True)
         return "failed"
-    if outcome == "busy" or outcome == "skipped":
+    if outcome in (TranscodeOutcome.BUSY, TranscodeOutcome.SKIPPED):
         click.echo(f"{_label(video)}: being transcoded by another process, skipped")
         return "skipped"
     try:
         ended = await container.media.get(video.id)
     except NotFound:
         return "skipped"
-    if outcome == "failed":
+    if outcome is TranscodeOutcome.FAILED:
         click.echo(f"{_label(video)}: failed: {ended.failure_reason or 'unknown reason'}", err=True)
         return "failed"
     click.echo(f"{_label(video)}: {_describe(ended)}")
@@ -209,7 +202,7 @@ def import_video(
     The content is probed first (not the file name); then the HLS ladder is built right here with a progress
     bar, unless --no-wait. Exits 1 when the file is not a usable video or the transcode failed.
     """
-    settings = _prepared_settings()
+    settings = prepared_settings()
     asyncio.run(_import(settings, path, title, category, description, thumbnail, no_wait))
 
 
@@ -226,21 +219,20 @@ async def _import(
     from videoflix.domain.media.service import VideoDraft
 
     container = await _container(settings, None if no_wait else _DroppedRings())
-    store = container.store
-    copies: list[Path] = []
     try:
-        upload = store.new_upload_path()
-        copies.append(upload)
-        await asyncio.to_thread(shutil.copyfile, path, upload)
-        poster = None
-        if thumbnail is not None:
-            poster = store.new_upload_path()
-            copies.append(poster)
-            await asyncio.to_thread(shutil.copyfile, thumbnail, poster)
-        try:
-            video = await container.media.ingest(upload, path.name, VideoDraft(title, description, category), poster)
-        except InvalidInput as error:
-            raise click.ClickException(f"{path.name}: {error.message}") from None
+        with ExitStack() as incoming:  # the copies; whatever ingest did not take over is removed
+            upload = incoming.enter_context(container.store.incoming())
+            await asyncio.to_thread(shutil.copyfile, path, upload)
+            poster = None
+            if thumbnail is not None:
+                poster = incoming.enter_context(container.store.incoming())
+                await asyncio.to_thread(shutil.copyfile, thumbnail, poster)
+            try:
+                video = await container.media.ingest(
+                    upload, path.name, VideoDraft(title, description, category), poster
+                )
+            except InvalidInput as error:
+                raise click.ClickException(f"{path.name}: {error.message}") from None
         click.echo(f"imported video {video.id}: {video.title!r} ({video.category})")
         if no_wait:
             where = "the worker" if settings.redis_url else "`videoflix serve` (its sweep)"
@@ -248,11 +240,9 @@ async def _import(
             return
         ended = await _transcode_now(container, video)
         click.echo(f"video {ended.id}: {_describe(ended)}")
-        if ended.status.value != "ready":
+        if ended.status is not VideoStatus.READY:
             raise click.ClickException(f"video {ended.id} {_describe(ended)}")
     finally:
-        for copy in copies:
-            store.discard_file(copy)  # no-op for what ingest adopted into the store
         await container.close()
 
 
@@ -269,19 +259,14 @@ def demo(count: int, email: str, password: str) -> None:
     Safe to run again: the account is reused (activated, password set to the one given) and videos whose
     title already exists are not added twice. Videos are transcoded right here, with progress bars.
     """
-    settings = _prepared_settings()
+    settings = prepared_settings()
     asyncio.run(_demo(settings, count, email, password))
 
 
 async def _demo(settings: Settings, count: int, email: str, password: str) -> None:
-    from videoflix.adapters.ffmpeg.binaries import find_ffmpeg
-    from videoflix.adapters.ffmpeg.demo import demo_clips, make_demo_clip
+    from videoflix.bootstrap import demo_clips, make_demo_clip
     from videoflix.domain.media.service import VideoDraft
 
-    try:
-        ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
-    except FileNotFoundError as error:
-        raise click.ClickException(str(error)) from None
     container = await _container(settings, _DroppedRings())
     failed: list[str] = []
     added: list[Video] = []
@@ -292,23 +277,21 @@ async def _demo(settings: Settings, count: int, email: str, password: str) -> No
             if clip.title in existing:
                 click.echo(f"{clip.title!r}: already there, skipped")
                 continue
-            source = container.store.new_upload_path()
             try:
-                await make_demo_clip(ffmpeg, clip, source)
-                video = await container.media.ingest(
-                    source,
-                    f"{clip.title.lower().replace(' ', '-')}.mp4",
-                    VideoDraft(clip.title, clip.description, clip.category),
-                )
+                with container.store.incoming() as source:
+                    await make_demo_clip(settings, clip, source)
+                    video = await container.media.ingest(
+                        source,
+                        f"{clip.title.lower().replace(' ', '-')}.mp4",
+                        VideoDraft(clip.title, clip.description, clip.category),
+                    )
             except Exception as error:
                 failed.append(f"{clip.title}: {error}")
                 click.echo(f"{clip.title!r}: failed: {error}", err=True)
                 continue
-            finally:
-                container.store.discard_file(source)  # no-op once ingest adopted it
             ended = await _transcode_now(container, video)
             click.echo(f"video {ended.id} {ended.title!r} [{ended.category}]: {_describe(ended)}")
-            if ended.status.value == "ready":
+            if ended.status is VideoStatus.READY:
                 added.append(ended)
             else:
                 failed.append(f"{ended.title}: {_describe(ended)}")

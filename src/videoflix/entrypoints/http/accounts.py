@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from videoflix.domain.accounts.service import AccountService
 from videoflix.domain.errors import InvalidInput
 from videoflix.entrypoints.http.cookies import (
     ACCESS_COOKIE,
@@ -18,8 +19,16 @@ from videoflix.entrypoints.http.cookies import (
     expired_cookies,
     token_cookie,
 )
-from videoflix.entrypoints.http.ratelimits import enforce
-from videoflix.entrypoints.http.state import container_of
+from videoflix.entrypoints.http.dependencies import ClockPort
+from videoflix.entrypoints.http.openapi import (
+    LOGIN_COOKIES,
+    REFRESH_SESSION,
+    REFRESH_SESSION_WRITE,
+    SESSION_COOKIES,
+    errors,
+)
+from videoflix.entrypoints.http.ratelimits import LOGIN, RateLimits, rate_limited
+from videoflix.settings import Settings
 
 Short = Annotated[str, msgspec.Meta(max_length=1024)]
 PathToken = Annotated[str, Parameter(max_length=256)]
@@ -79,35 +88,59 @@ class Message(msgspec.Struct):
 
 
 LOGOUT_DONE = "Logout successful! All tokens will be deleted. Refresh token is now invalid."
+MISSING_REFRESH = "Refresh token missing."
+AnyRequest = Request[Any, Any, Any]
 
 
 class AccountController(Controller):
     path = "/api"
     tags = ["accounts"]
 
-    @post("/register/", status_code=HTTP_201_CREATED, summary="Register an inactive account and email the link")
-    async def register(self, request: Request, data: RegisterRequest) -> RegisterResponse:
-        await enforce(request, "register")
-        registration = await container_of(request).accounts.register(data.email, data.password, data.confirmed_password)
+    @post(
+        "/register/",
+        status_code=HTTP_201_CREATED,
+        summary="Register an inactive account and email the link",
+        guards=[rate_limited],
+        opt={"rate_limit": "register"},
+        responses=errors(400, 403, 413, 429),
+    )
+    async def register(self, data: RegisterRequest, accounts: AccountService) -> RegisterResponse:
+        registration = await accounts.register(data.email, data.password, data.confirmed_password)
         user = registration.user
         assert user.id is not None
         return RegisterResponse(user=UserOut(id=user.id, email=user.email), token=registration.activation_token)
 
-    @get("/activate/{uidb64:str}/{token:str}/", summary="Activate an account from the emailed link")
-    async def activate(self, request: Request, uidb64: PathToken, token: PathToken) -> Response[Message]:
-        try:
-            await container_of(request).accounts.activate(uidb64, token)
-        except InvalidInput:
-            return Response(Message("Activation failed."), status_code=400)
-        return Response(Message("Account successfully activated."), status_code=HTTP_200_OK)
+    @get(
+        "/activate/{uidb64:str}/{token:str}/",
+        summary="Activate an account from the emailed link",
+        responses=errors(e400="Activation failed: a bad link or an expired or used token."),
+    )
+    async def activate(self, uidb64: PathToken, token: PathToken, accounts: AccountService) -> Message:
+        await accounts.activate(uidb64, token)  # InvalidInput("Activation failed.") for any bad link: a JSON 400
+        return Message("Account successfully activated.")
 
-    @post("/login/", status_code=HTTP_200_OK, summary="Log in; sets the token cookies and csrftoken")
-    async def login(self, request: Request, data: LoginRequest) -> Response[LoginResponse]:
-        await enforce(request, "login", subject=data.email)
-        container = container_of(request)
-        session = await container.accounts.login(data.email, data.password)
-        now = container.clock.now()
-        settings = container.settings
+    @post(
+        "/login/",
+        status_code=HTTP_200_OK,
+        summary="Log in; sets the token cookies and csrftoken",
+        guards=[rate_limited],
+        opt={"rate_limit": LOGIN},
+        response_cookies=LOGIN_COOKIES,
+        responses=errors(
+            400, 403, 413, 429, e401="Wrong email or password, or an inactive account (one message for all three)."
+        ),
+    )
+    async def login(
+        self,
+        data: LoginRequest,
+        accounts: AccountService,
+        rate_limits: RateLimits,
+        settings: Settings,
+        clock: ClockPort,
+    ) -> Response[LoginResponse]:
+        await rate_limits.hit_subject(LOGIN, data.email)
+        session = await accounts.login(data.email, data.password)
+        now = clock.now()
         refresh_max_age = int((session.refresh.expires_at - now).total_seconds())
         return Response(
             LoginResponse(detail="Login successful", user=LoginUser(id=session.user_id, username=session.email)),
@@ -118,56 +151,79 @@ class AccountController(Controller):
             ],
         )
 
-    @post("/logout/", status_code=HTTP_200_OK, summary="Log out: revoke the refresh token, delete the cookies")
-    async def logout(self, request: Request) -> Response[Detail]:
+    @post(
+        "/logout/",
+        status_code=HTTP_200_OK,
+        summary="Log out: revoke the refresh token, delete the cookies",
+        security=REFRESH_SESSION_WRITE,
+        response_description="Logged out; the three cookies are deleted (Max-Age=0).",
+        responses=errors(403, 413, e400="The refresh_token cookie is missing."),
+    )
+    async def logout(self, request: AnyRequest, accounts: AccountService, settings: Settings) -> Response[Detail]:
         refresh = request.cookies.get(REFRESH_COOKIE)
         if not refresh:
-            return Response(Detail("Refresh token missing."), status_code=400)
-        container = container_of(request)
-        await container.accounts.logout(refresh)
-        return Response(Detail(LOGOUT_DONE), cookies=expired_cookies(container.settings))
+            raise InvalidInput(MISSING_REFRESH)
+        await accounts.logout(refresh)
+        return Response(Detail(LOGOUT_DONE), cookies=expired_cookies(settings))
 
     @post(
         "/token/refresh/",
         status_code=HTTP_200_OK,
         summary="New access token from the refresh cookie (rotated)",
+        security=REFRESH_SESSION,
+        response_cookies=SESSION_COOKIES,
+        responses=errors(
+            403,
+            413,
+            e400="The refresh_token cookie is missing.",
+            e401="The refresh token is invalid, expired or revoked.",
+        ),
     )
-    async def refresh(self, request: Request) -> Response[RefreshResponse] | Response[Detail]:
+    async def refresh(
+        self, request: AnyRequest, accounts: AccountService, settings: Settings, clock: ClockPort
+    ) -> Response[RefreshResponse]:
         refresh = request.cookies.get(REFRESH_COOKIE)
         if not refresh:
-            return Response(Detail("Refresh token missing."), status_code=400)
-        container = container_of(request)
-        session = await container.accounts.refresh(refresh)
-        now = container.clock.now()
+            raise InvalidInput(MISSING_REFRESH)
+        session = await accounts.refresh(refresh)
+        now = clock.now()
         return Response(
             RefreshResponse(detail="Token refreshed", access=session.access.token),
             cookies=[
-                token_cookie(ACCESS_COOKIE, session.access, now, container.settings),
-                token_cookie(REFRESH_COOKIE, session.refresh, now, container.settings),
+                token_cookie(ACCESS_COOKIE, session.access, now, settings),
+                token_cookie(REFRESH_COOKIE, session.refresh, now, settings),
                 # Renewed with the refresh token, or a session kept alive by refreshes loses its logout after 7 days.
                 csrf_cookie(
-                    container.settings,
+                    settings,
                     int((session.refresh.expires_at - now).total_seconds()),
                     value=request.cookies.get(CSRF_COOKIE),
                 ),
             ],
         )
 
-    @post("/password_reset/", status_code=HTTP_200_OK, summary="Email a reset link if the account exists")
-    async def password_reset(self, request: Request, data: PasswordResetRequest) -> Detail:
-        await enforce(request, "password_reset", subject=data.email)
-        await container_of(request).accounts.request_password_reset(data.email)
+    @post(
+        "/password_reset/",
+        status_code=HTTP_200_OK,
+        summary="Email a reset link if the account exists",
+        guards=[rate_limited],
+        opt={"rate_limit": "password_reset"},
+        responses=errors(400, 403, 413, 429),
+    )
+    async def password_reset(
+        self, data: PasswordResetRequest, accounts: AccountService, rate_limits: RateLimits
+    ) -> Detail:
+        await rate_limits.hit_subject("password_reset", data.email)
+        await accounts.request_password_reset(data.email)
         return Detail("An email has been sent to reset your password.")
 
     @post(
         "/password_confirm/{uidb64:str}/{token:str}/",
         status_code=HTTP_200_OK,
         summary="Set a new password from the emailed link",
+        responses=errors(400, 403, 413),
     )
     async def password_confirm(
-        self, request: Request, uidb64: PathToken, token: PathToken, data: PasswordConfirmRequest
+        self, uidb64: PathToken, token: PathToken, data: PasswordConfirmRequest, accounts: AccountService
     ) -> Detail:
-        await container_of(request).accounts.confirm_password_reset(
-            uidb64, token, data.new_password, data.confirm_password
-        )
+        await accounts.confirm_password_reset(uidb64, token, data.new_password, data.confirm_password)
         return Detail("Your Password has been successfully reset.")

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from videoflix.domain.catalog.model import Video
 from videoflix.domain.errors import InvalidInput
-from videoflix.domain.media.service import VideoDraft
-from videoflix.entrypoints.http.auth import staff_user
-from videoflix.entrypoints.http.state import container_of
-from videoflix.entrypoints.http.uploads import discard_quietly, receive_multipart
-from videoflix.entrypoints.http.videos import public_base
+from videoflix.domain.media.model import Video
+from videoflix.domain.media.service import MediaService, VideoDraft
+from videoflix.entrypoints.http.access import staff
+from videoflix.entrypoints.http.dependencies import MediaStorePort
+from videoflix.entrypoints.http.openapi import VIEWER, VIEWER_WRITE, MultipartUploadOperation, errors
+from videoflix.entrypoints.http.uploads import receive_multipart
+from videoflix.settings import Settings
 
 
 class RenditionOut(msgspec.Struct):
@@ -39,6 +41,7 @@ class AdminVideoOut(msgspec.Struct):
     thumbnail_url: str | None
     created_at: datetime
     updated_at: datetime
+    processing_started_at: datetime | None
 
 
 class VideoPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,9 +54,8 @@ class Deleted(msgspec.Struct):
     detail: str
 
 
-def video_out(request: Request, video: Video) -> AdminVideoOut:
+def video_out(base: str, video: Video) -> AdminVideoOut:
     assert video.id is not None
-    base = public_base(request)
     return AdminVideoOut(
         id=video.id,
         title=video.title,
@@ -68,26 +70,40 @@ def video_out(request: Request, video: Video) -> AdminVideoOut:
         thumbnail_url=f"{base}/media/{video.thumbnail}" if video.thumbnail else None,
         created_at=video.created_at,
         updated_at=video.updated_at,
+        processing_started_at=video.processing_started_at,
     )
 
 
+NO_VIDEO = "No such video."
+
+
 class AdminVideoController(Controller):
+    """Every route here is staff-only by the guard: a new one cannot forget the check."""
+
     path = "/api/admin/videos"
     tags = ["admin"]
+    guards = [staff]
 
     @post(
         "/",
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,  # uploads have their own limit (MAX_UPLOAD_BYTES), checked while streaming
         summary="Upload a video (multipart: title, description, category, file, optional thumbnail)",
+        security=VIEWER_WRITE,
+        operation_class=MultipartUploadOperation,
+        responses=errors(400, 401, 403, 413),
     )
-    async def upload(self, request: Request) -> AdminVideoOut:
-        await staff_user(request)
-        container = container_of(request)
-        form = None
-        try:
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        media: MediaService,
+        store: MediaStorePort,
+        settings: Settings,
+        public_base: str,
+    ) -> AdminVideoOut:
+        with ExitStack() as incoming:  # every file part; whatever ingest did not take over is removed
             form = await receive_multipart(
-                request, container.store.new_upload_path, container.settings.max_upload_bytes
+                request, lambda: incoming.enter_context(store.incoming()), settings.max_upload_bytes
             )
             upload = form.files.get("file")
             if upload is None:
@@ -95,45 +111,56 @@ class AdminVideoController(Controller):
             if upload.size == 0:
                 raise InvalidInput("The file is not a usable video: it is empty.")
             thumbnail = form.files.get("thumbnail")
-            if thumbnail is not None and thumbnail.size == 0:
-                thumbnail = None
             draft = VideoDraft(
                 title=form.fields.get("title", ""),
                 description=form.fields.get("description", ""),
                 category=form.fields.get("category", ""),
             )
-            video = await container.media.ingest(
-                upload.path, upload.filename, draft, thumbnail.path if thumbnail else None
+            video = await media.ingest(
+                upload.path, upload.filename, draft, thumbnail.path if thumbnail and thumbnail.size else None
             )
-        finally:
-            discard_quietly(form)  # whatever ingest did not adopt
-        return video_out(request, video)
+        return video_out(public_base, video)
 
-    @get("/", summary="Every video with its processing status")
-    async def list_all(self, request: Request) -> list[AdminVideoOut]:
-        await staff_user(request)
-        return [video_out(request, v) for v in await container_of(request).media.list_all()]
+    @get("/", summary="Every video with its processing status", security=VIEWER, responses=errors(401, 403))
+    async def list_all(self, media: MediaService, public_base: str) -> list[AdminVideoOut]:
+        return [video_out(public_base, v) for v in await media.list_all()]
 
-    @get("/{video_id:int}", summary="One video: status, progress, failure reason, renditions")
-    async def detail(self, request: Request, video_id: int) -> AdminVideoOut:
-        await staff_user(request)
-        return video_out(request, await container_of(request).media.get(video_id))
+    @get(
+        "/{video_id:int}",
+        summary="One video: status, progress, failure reason, renditions",
+        security=VIEWER,
+        responses=errors(400, 401, 403, e404=NO_VIDEO),
+    )
+    async def detail(self, video_id: int, media: MediaService, public_base: str) -> AdminVideoOut:
+        return video_out(public_base, await media.get(video_id))
 
-    @patch("/{video_id:int}", summary="Change title, description or category")
-    async def update(self, request: Request, video_id: int, data: VideoPatch) -> AdminVideoOut:
-        await staff_user(request)
-        video = await container_of(request).media.update(
-            video_id, title=data.title, description=data.description, category=data.category
-        )
-        return video_out(request, video)
+    @patch(
+        "/{video_id:int}",
+        summary="Change title, description or category",
+        security=VIEWER_WRITE,
+        responses=errors(400, 401, 403, 413, e404=NO_VIDEO),
+    )
+    async def update(self, video_id: int, data: VideoPatch, media: MediaService, public_base: str) -> AdminVideoOut:
+        video = await media.update(video_id, title=data.title, description=data.description, category=data.category)
+        return video_out(public_base, video)
 
-    @delete("/{video_id:int}", status_code=HTTP_200_OK, summary="Delete a video and its files")
-    async def remove(self, request: Request, video_id: int) -> Deleted:
-        await staff_user(request)
-        await container_of(request).media.delete(video_id)
+    @delete(
+        "/{video_id:int}",
+        status_code=HTTP_200_OK,
+        summary="Delete a video and its files",
+        security=VIEWER_WRITE,
+        responses=errors(400, 401, 403, 413, e404=NO_VIDEO),
+    )
+    async def remove(self, video_id: int, media: MediaService) -> Deleted:
+        await media.delete(video_id)
         return Deleted("Video deleted.")
 
-    @post("/{video_id:int}/transcode", status_code=HTTP_202_ACCEPTED, summary="Run the pipeline again")
-    async def transcode(self, request: Request, video_id: int) -> AdminVideoOut:
-        await staff_user(request)
-        return video_out(request, await container_of(request).media.request_transcode(video_id))
+    @post(
+        "/{video_id:int}/transcode",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Run the pipeline again",
+        security=VIEWER_WRITE,
+        responses=errors(400, 401, 403, 413, e404=NO_VIDEO),
+    )
+    async def transcode(self, video_id: int, media: MediaService, public_base: str) -> AdminVideoOut:
+        return video_out(public_base, await media.request_transcode(video_id))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 
 from videoflix.bootstrap import Container, bootstrap
@@ -16,31 +16,37 @@ from videoflix.entrypoints.http.accounts import AccountController
 from videoflix.entrypoints.http.admin import AdminVideoController
 from videoflix.entrypoints.http.clientip import ClientAddress
 from videoflix.entrypoints.http.csrf import CSRFMiddleware
-from videoflix.entrypoints.http.docs import DOCS_HANDLERS, document_api, openapi_config
+from videoflix.entrypoints.http.dependencies import DEPENDENCIES
+from videoflix.entrypoints.http.docs import DOCS_HANDLERS, schema_router
 from videoflix.entrypoints.http.errors import EXCEPTION_HANDLERS
 from videoflix.entrypoints.http.frontend import frontend_handlers
 from videoflix.entrypoints.http.health import HEALTH_HANDLERS
 from videoflix.entrypoints.http.hosts import AllowedHostsMiddleware
+from videoflix.entrypoints.http.openapi import openapi_config
+from videoflix.entrypoints.http.ratelimits import RateLimits
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
 from videoflix.entrypoints.http.videos import VideoController, master_playlist, rendition_file, thumbnail
 from videoflix.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
     """Build the app. Without ``container``, the app wires its own on startup and closes it on shutdown."""
     settings = settings or (container.settings if container else Settings.from_env())
+    client_address = ClientAddress(settings.trusted_proxies)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         own = container is None
         app.state.container = container or await bootstrap(settings)
+        app.state.rate_limits = RateLimits(app.state.container, client_address)
         try:
             yield
         finally:
             if own:
                 await app.state.container.close()
+
+    def rate_limits() -> RateLimits:
+        return app.state.rate_limits  # type: ignore[no-any-return]
 
     app = Litestar(
         route_handlers=[
@@ -54,7 +60,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             *DOCS_HANDLERS,
             *frontend_handlers(settings),
         ],
-        openapi_config=openapi_config(version("videoflix")),
+        dependencies={**DEPENDENCIES, "rate_limits": Provide(rate_limits, sync_to_thread=False)},
+        openapi_config=openapi_config(version("videoflix"), schema_router()),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         cors_config=CORSConfig(
             allow_origins=settings.cors_allowed_origins,
@@ -75,7 +82,4 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     if "*" not in settings.allowed_hosts:
         app.asgi_handler = AllowedHostsMiddleware(app.asgi_handler, settings.allowed_hosts)
     app.asgi_handler = RequestLogMiddleware(app.asgi_handler)
-    document_api(app)
-    app.state.client_address = ClientAddress(settings.trusted_proxies)
-    app.state.settings = settings
     return app

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
-from litestar import Request
+from litestar.connection import ASGIConnection
 
 
 class ClientAddress:
@@ -18,7 +19,7 @@ class ClientAddress:
             return False
         return any(ip in network for network in self._networks)
 
-    def of(self, request: Request) -> str:
+    def of(self, request: ASGIConnection[Any, Any, Any, Any]) -> str:
         peer = request.client.host if request.client else "unknown"
         if not self._networks or not self._trusted(peer):
             return peer

@@ -17,6 +17,19 @@ CSRF_COOKIE = "csrftoken"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
+def cookie_value(cookie_header: str | None, name: str) -> str | None:
+    """One cookie of a ``Cookie`` header, read as leniently as browsers send them: another app's odd cookie on the
+    same host must not hide ours (``http.cookies.SimpleCookie`` drops every cookie once it meets one it dislikes),
+    and the hot streaming path parses no more than it needs."""
+    if not cookie_header:
+        return None
+    for part in cookie_header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip().strip('"')
+    return None
+
+
 def _max_age(token: IssuedToken, now: datetime) -> int:
     # Never longer than the token's own exp (S9).
     return max(0, int((token.expires_at - now).total_seconds()))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from litestar._parsers import parse_cookie_string
 from litestar.datastructures import Headers
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from videoflix.entrypoints.http.cookies import CSRF_COOKIE
+from videoflix.entrypoints.http.cookies import CSRF_COOKIE, cookie_value
 from videoflix.entrypoints.http.errors import send_error
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -21,14 +20,6 @@ def origin_of(url: str) -> str | None:
     if not parts.scheme or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def csrf_cookie_value(cookie_header: str | None) -> str | None:
-    """The ``csrftoken`` cookie, parsed as leniently as browsers send cookies (another app's odd cookie on the
-    same host must not hide ours: ``SimpleCookie`` drops every cookie once it meets one it dislikes)."""
-    if not cookie_header:
-        return None
-    return parse_cookie_string(cookie_header).get(CSRF_COOKIE)
 
 
 class CSRFMiddleware:
@@ -55,7 +46,7 @@ class CSRFMiddleware:
             return False
         sent_token = headers.get("x-csrftoken")
         if sent_token is not None:
-            cookie_token = csrf_cookie_value(headers.get("cookie"))
+            cookie_token = cookie_value(headers.get("cookie"), CSRF_COOKIE)
             if not cookie_token or not secrets.compare_digest(sent_token.encode(), cookie_token.encode()):
                 return False
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()

@@ -1,11 +1,15 @@
-"""Multipart uploads streamed straight to disk: a 1 GB video never sits in memory."""
+"""Multipart uploads streamed straight to disk: a 1 GB video never sits in memory.
+
+Every file part goes to a path the caller hands out (``MediaStore.incoming()``), and the caller's context removes
+whatever the media service did not take over: a failed or refused upload leaves nothing behind.
+"""
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from litestar import Request
 from litestar.exceptions import HTTPException
@@ -30,15 +34,11 @@ class UploadedForm:
     fields: dict[str, str] = field(default_factory=dict)
     files: dict[str, UploadedFile] = field(default_factory=dict)
 
-    def discard(self) -> None:
-        for upload in self.files.values():
-            upload.path.unlink(missing_ok=True)
-
 
 class _Collector:
     """Parser callbacks: text fields into memory (bounded), file fields into their own file on disk."""
 
-    def __init__(self, new_path: callable, max_bytes: int) -> None:  # type: ignore[valid-type]
+    def __init__(self, new_path: Callable[[], Path], max_bytes: int) -> None:
         self.form = UploadedForm()
         self._new_path = new_path
         self._max_bytes = max_bytes
@@ -54,7 +54,7 @@ class _Collector:
         self._file_path: Path | None = None
         self._file_size = 0
 
-    def callbacks(self) -> dict:  # type: ignore[type-arg]
+    def callbacks(self) -> dict[str, Callable[..., None]]:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": lambda d, s, e: self._set("_header_field", self._header_field + d[s:e]),
@@ -106,9 +106,6 @@ class _Collector:
         if self._file is not None and self._file_path is not None:
             self._file.close()
             self._file = None
-            previous = self.form.files.pop(self._name, None)
-            if previous:
-                previous.path.unlink(missing_ok=True)
             self.form.files[self._name] = UploadedFile(self._file_path, self._filename or "", self._file_size)
         else:
             self.form.fields[self._name] = self._buffer.decode("utf-8", "replace")
@@ -116,12 +113,12 @@ class _Collector:
     def abort(self) -> None:
         if self._file is not None:
             self._file.close()
-            if self._file_path:
-                self._file_path.unlink(missing_ok=True)
-        self.form.discard()
+            self._file = None
 
 
-async def receive_multipart(request: Request, new_path: callable, max_bytes: int) -> UploadedForm:  # type: ignore[valid-type]
+async def receive_multipart(
+    request: Request[Any, Any, Any], new_path: Callable[[], Path], max_bytes: int
+) -> UploadedForm:
     """Parse a multipart body as it arrives. 413 past ``max_bytes``; 400 for anything malformed."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
@@ -149,9 +146,3 @@ async def receive_multipart(request: Request, new_path: callable, max_bytes: int
         collector.abort()
         raise InvalidInput("The upload is incomplete.")
     return collector.form
-
-
-def discard_quietly(form: UploadedForm | None) -> None:
-    if form is not None:
-        with contextlib.suppress(OSError):
-            form.discard()

@@ -1,14 +1,14 @@
 """The catalog and HLS streaming: the hottest paths of the service.
 
 Streaming verifies the access JWT without touching the database and maps the URL to a file through a
-whitelist of resolutions, a strict file-name pattern and a real-path check under the media root (S19).
+whitelist of resolutions, a strict file-name pattern and a check of the one symlink on the way (S19).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from datetime import datetime
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, route
@@ -17,19 +17,27 @@ from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
 
 from videoflix.bootstrap import Container
-from videoflix.domain.catalog.model import CatalogEntry
+from videoflix.domain.catalog.model import CatalogSnapshot
+from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.errors import AuthenticationFailed
-from videoflix.entrypoints.http.auth import NOT_LOGGED_IN, authenticated_user_id
-from videoflix.entrypoints.http.cookies import ACCESS_COOKIE
+from videoflix.domain.media.ports import ServedFile
+from videoflix.entrypoints.http.access import NOT_LOGGED_IN, access_claims, viewer
+from videoflix.entrypoints.http.dependencies import MediaStorePort
 from videoflix.entrypoints.http.errors import STATUS_MESSAGES, send_error
 from videoflix.entrypoints.http.files import FileSendResponse
-from videoflix.entrypoints.http.state import container_of
+from videoflix.entrypoints.http.openapi import VIEWER, errors
+from videoflix.settings import Settings
 
 MEDIA_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/MP2T", ".jpg": "image/jpeg"}
 PLAYLIST_CACHE = "private, max-age=10"  # short: a regeneration swaps the ladder under the same URLs
 SEGMENT_CACHE = "private, max-age=31536000, immutable"
-THUMBNAIL_NAME = re.compile(r"^[0-9]{1,18}-[0-9a-f]{12}\.jpg$")
+THUMBNAIL_CACHE = "public, max-age=31536000, immutable"
 NOT_FOUND = "Video not found."
+NOT_FOUND_OR_BAD = "A malformed path parameter (the video id is a number)."
+STREAM_DESCRIPTION = (
+    "The playlist (application/vnd.apple.mpegurl) or segment (video/MP2T); behind nginx "
+    "(MEDIA_ACCEL_REDIRECT_PREFIX) an empty answer whose X-Accel-Redirect nginx serves."
+)
 
 
 class VideoOut(msgspec.Struct):
@@ -41,59 +49,43 @@ class VideoOut(msgspec.Struct):
     category: str
 
 
-def public_base(request: Request) -> str:
-    """The configured public URL, or the scheme and host this request came to."""
-    configured = container_of(request).settings.public_base_url
-    if configured:
-        return configured
-    return f"{request.url.scheme}://{request.url.netloc}"
-
-
-def _file_response(container: Container, path: str, cache_control: str, is_head: bool) -> ASGIResponse:
-    extension = os.path.splitext(path)[1]
+def _file_response(settings: Settings, served: ServedFile, cache_control: str, is_head: bool) -> ASGIResponse:
+    media_type = MEDIA_TYPES[os.path.splitext(served.path)[1]]
     headers = {"Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
-    prefix = container.settings.media_accel_redirect_prefix
+    prefix = settings.media_accel_redirect_prefix
     if prefix:
         # Production behind nginx: we only authorize; nginx sends the file with sendfile.
-        headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + os.path.relpath(path, container.store.root)
-        return ASGIResponse(body=b"", media_type=MEDIA_TYPES[extension], headers=headers)
-    return FileSendResponse(path, os.stat(path).st_size, MEDIA_TYPES[extension], headers, is_head=is_head)
+        headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + served.internal
+        return ASGIResponse(body=b"", media_type=media_type, headers=headers)
+    return FileSendResponse(served.path, os.stat(served.path).st_size, media_type, headers, is_head=is_head)
 
 
-def _access_cookie(scope: Scope) -> str | None:
-    """The ``access_token`` cookie, read straight from the header (the hot path skips full cookie parsing)."""
-    for name, value in scope["headers"]:
-        if name == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                key, _, token = part.strip().partition("=")
-                if key == ACCESS_COOKIE:
-                    return token
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
     return None
 
 
 async def _stream(scope: Scope, send: Send, resolution: str | None, name: str) -> None:
-    """Auth (JWT, no database), then whitelist + strict name + real-path check, then the file (S19-S21)."""
+    """Auth (JWT, no database), then whitelist + strict name + symlink check, then the file (S19-S21)."""
     state = scope.get("state", {})
     if scope["method"] not in ("GET", "HEAD"):
         await send_error(send, 405, STATUS_MESSAGES[405], state.get("request_id"), headers=[(b"allow", b"GET, HEAD")])
         return
     container: Container = scope["app"].state.container
-    token = _access_cookie(scope)
     try:
-        if not token:
-            raise AuthenticationFailed
-        container.tokens.decode_access(token)
+        access_claims(container, _header(scope, b"cookie"))
     except AuthenticationFailed:
         await send_error(send, 401, NOT_LOGGED_IN, state.get("request_id"))
         return
-    params = scope["path_params"]
-    path = container.store.stream_file(params["video_id"], resolution, name)
-    if path is None:
+    served = container.store.stream_file(scope["path_params"]["video_id"], resolution, name)
+    if served is None:
         await send_error(send, 404, NOT_FOUND, state.get("request_id"))
         return
     cache = SEGMENT_CACHE if name.endswith(".ts") else PLAYLIST_CACHE
     try:
-        response = _file_response(container, str(path), cache, is_head=scope["method"] == "HEAD")
+        response = _file_response(container.settings, served, cache, is_head=scope["method"] == "HEAD")
     except OSError:  # removed between the check and the stat (a video deleted this instant)
         await send_error(send, 404, NOT_FOUND, state.get("request_id"))
         return
@@ -101,18 +93,14 @@ async def _stream(scope: Scope, send: Send, resolution: str | None, name: str) -
 
 
 class _EncodedCatalog:
-    """The JSON body of the list, encoded once per catalog answer and base URL.
-
-    The catalog service hands out the same list object for as long as it caches it, so identity is the version.
-    """
+    """The JSON body of the list, encoded once per catalog version and base URL."""
 
     def __init__(self) -> None:
         self._key: tuple[int, str] | None = None
-        self._entries: list[CatalogEntry] | None = None  # held so its id() cannot be reused meanwhile
         self._body = b""
 
-    def __call__(self, base: str, entries: list[CatalogEntry]) -> bytes:
-        if self._key != (id(entries), base) or self._entries is not entries:
+    def __call__(self, base: str, snapshot: CatalogSnapshot) -> bytes:
+        if self._key != (snapshot.version, base):
             self._body = msgspec.json.encode(
                 [
                     VideoOut(
@@ -123,27 +111,32 @@ class _EncodedCatalog:
                         thumbnail_url=f"{base}/media/{entry.thumbnail}" if entry.thumbnail else "",
                         category=entry.category,
                     )
-                    for entry in entries
+                    for entry in snapshot.entries
                 ]
             )
-            self._key, self._entries = (id(entries), base), entries
+            self._key = (snapshot.version, base)
         return self._body
 
 
 class VideoController(Controller):
     path = "/api/video"
     tags = ["videos"]
+    guards = [viewer]
 
-    @get("/", summary="Ready videos, newest first (a plain array)")
-    async def list_videos(self, request: Request) -> Response[list[VideoOut]]:
-        authenticated_user_id(request)
-        encoded = request.app.state.setdefault("encoded_catalog", _EncodedCatalog())
-        body = encoded(public_base(request), await container_of(request).catalog.list_ready())
+    def __init__(self, owner: object) -> None:
+        super().__init__(owner)  # type: ignore[arg-type]
+        self._encoded = _EncodedCatalog()
+
+    @get("/", summary="Ready videos, newest first (a plain array)", security=VIEWER, responses=errors(401))
+    async def list_videos(self, catalog: CatalogService, public_base: str) -> Response[list[VideoOut]]:
+        body = self._encoded(public_base, await catalog.list_ready())
         return Response(body, media_type="application/json")  # type: ignore[arg-type]
 
 
 class _Stream(ASGIResponse):
-    """Hands the raw ASGI call to ``_stream``: the hottest path builds no Request and no Response objects."""
+    """Hands the raw ASGI call to ``_stream``: the hottest path builds no Request and no Response objects and runs
+    no guard or dependency injection (a benchmark in bench/streaming.py guards its speed), so it checks the access
+    cookie itself, with the same function the ``viewer`` guard uses."""
 
     def __init__(self, resolution: str | None, name: str) -> None:
         self.resolution, self.name = resolution, name
@@ -152,27 +145,47 @@ class _Stream(ASGIResponse):
         await _stream(scope, send, self.resolution, self.name)
 
 
-@route("/api/video/{video_id:int}/{name:str}", http_method=["GET", "HEAD"], include_in_schema=True)
+@route(
+    "/api/video/{video_id:int}/{name:str}",
+    http_method=["GET", "HEAD"],
+    tags=["videos"],
+    security=VIEWER,
+    response_description=STREAM_DESCRIPTION,
+    responses=errors(401, e400=NOT_FOUND_OR_BAD, e404="No such video, or not ready, or no such file."),
+)
 async def master_playlist(name: str) -> ASGIResponse:
     """The master playlist (``index.m3u8``): every rendition with BANDWIDTH, RESOLUTION and CODECS."""
     return _Stream(None, name)
 
 
-@route("/api/video/{video_id:int}/{resolution:str}/{name:str}", http_method=["GET", "HEAD"])
+@route(
+    "/api/video/{video_id:int}/{resolution:str}/{name:str}",
+    http_method=["GET", "HEAD"],
+    tags=["videos"],
+    security=VIEWER,
+    response_description=STREAM_DESCRIPTION,
+    responses=errors(401, e400=NOT_FOUND_OR_BAD, e404="No such video, or not ready, or no such file."),
+)
 async def rendition_file(resolution: str, name: str) -> ASGIResponse:
     """A rendition's playlist (``index.m3u8``) or one of its segments (``000.ts``, trailing slash optional)."""
     return _Stream(resolution, name)
 
 
-@route("/media/thumbnails/{name:str}", http_method=["GET", "HEAD"], summary="A video thumbnail (no login needed)")
-async def thumbnail(request: Request, name: str) -> ASGIResponse:
-    if not THUMBNAIL_NAME.fullmatch(name):
-        raise NotFoundException(detail="Not found.")
-    container = container_of(request)
-    path = container.store.resolve_under_root(f"thumbnails/{name}")
-    if path is None:
+@route(
+    "/media/thumbnails/{name:str}",
+    http_method=["GET", "HEAD"],
+    tags=["videos"],
+    summary="A video thumbnail (no login needed)",
+    response_description="The JPEG image (no login needed; cached for a year).",
+    responses=errors(e400=NOT_FOUND_OR_BAD, e404="No such thumbnail."),
+)
+async def thumbnail(
+    request: Request[Any, Any, Any], name: str, store: MediaStorePort, settings: Settings
+) -> ASGIResponse:
+    served = store.thumbnail_file(name)
+    if served is None:
         raise NotFoundException(detail="Not found.")
     try:
-        return _file_response(container, str(path), "public, max-age=31536000, immutable", request.method == "HEAD")
+        return _file_response(settings, served, THUMBNAIL_CACHE, request.method == "HEAD")
     except OSError:
         raise NotFoundException(detail="Not found.") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from videoflix.domain.catalog.model import RESOLUTIONS
+from videoflix.domain.media.model import RESOLUTIONS
 
 PLAYLIST = "index.m3u8"
 # What our ladder writes: 000.ts, 001.ts, ... Nothing else is ever served from a rung folder.
