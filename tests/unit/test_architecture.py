@@ -1,4 +1,4 @@
-"""The layering rule of ARCHITECTURE.md: the domain imports only the standard library and itself."""
+"""The layering rule of docs/architecture.md: the domain imports only the standard library and itself."""
 
 from __future__ import annotations
 
