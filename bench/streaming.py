@@ -1,4 +1,4 @@
-"""Streaming, catalog, login-under-load and cold-start figures of PERFORMANCE.md, each as a ratio against a
+"""Streaming, catalog, login-under-load and cold-start figures of docs/performance.md, each as a ratio against a
 reference measured in the same run on this machine. Writes its section of docs/benchmarks.md.
 
     .venv/bin/python bench/streaming.py [--seconds 10] [--connections 64] [--workers 2]

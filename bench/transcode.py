@@ -1,4 +1,4 @@
-"""The transcode row of PERFORMANCE.md: our one-process ladder against (a) three separate ffmpeg runs with the
+"""The transcode row of docs/performance.md: our one-process ladder against (a) three separate ffmpeg runs with the
 same encoder settings and (b) the Django original's three runs, on the same 30 s noisy 1080p30 source, in one
 run, alternating the order. Reports wall and CPU time ratios and the SSIM of every rung against the source
 scaled alike. Writes its section of docs/benchmarks.md.
@@ -160,7 +160,7 @@ def shown(args: list[str], source: Path, work: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=30, help="source length (PERFORMANCE.md: 30)")
+    parser.add_argument("--seconds", type=int, default=30, help="source length (docs/performance.md: 30)")
     parser.add_argument("--repeat", type=int, default=2, help="rounds; the order alternates between rounds")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the files here (default: a temp folder)")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")

@@ -1,4 +1,4 @@
-"""The upload row of PERFORMANCE.md: a 1 GB video through ``POST /api/admin/videos/`` on a real
+"""The upload row of docs/performance.md: a 1 GB video through ``POST /api/admin/videos/`` on a real
 ``videoflix serve`` (embedded default), sent by curl. Measures the peak RSS of the server's processes and the
 throughput against ``cp`` of the same file on the same disk, in the same run. Writes its section of
 docs/benchmarks.md.

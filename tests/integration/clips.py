@@ -1,7 +1,7 @@
 """Tiny test clips generated with ffmpeg at test time (no binaries in the repository, no network).
 
 ``make_clip(kind, dest_dir)`` makes one of ``KINDS``; ``make_standard_clip`` makes a plain test pattern.
-Every kind matches a row of the "inputs that break pipelines" table in docs/MEDIA.md.
+Every kind matches a row of the "inputs that break pipelines" table in docs/media.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-# Every endpoint of shared/contract/API.md, as the frontend calls it.
+# Every endpoint of the contract in docs/api.md, as the frontend calls it.
 CONTRACT = [
     ("post", "/api/register/"),
     ("get", "/api/activate/MQ/some-token/"),

@@ -1,4 +1,4 @@
-"""The ffmpeg adapter against real (tiny, generated) clips: one test per row of the MEDIA.md table."""
+"""The ffmpeg adapter against real (tiny, generated) clips: one test per row of the docs/media.md table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every row of the "inputs that break pipelines" table in MEDIA.md, through the real pipeline.
+"""Every row of the "inputs that break pipelines" table in docs/media.md, through the real pipeline.
 
 ``container.media.ingest`` probes the upload (bad input is refused there with ``InvalidInput``), then
 ``container.media.transcode`` runs the real ffmpeg ladder, verifies it and publishes it. Each row ends
@@ -34,7 +34,7 @@ pytestmark = [
     pytest.mark.skipif(FFPROBE is None, reason="the checks of the output use ffprobe"),
 ]
 
-DRAFT = VideoDraft(title="Input row", description="One row of the MEDIA.md table.", category="Tests")
+DRAFT = VideoDraft(title="Input row", description="One row of the docs/media.md table.", category="Tests")
 
 
 @dataclass
