@@ -24,7 +24,7 @@ from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.media.ports import Transcoder
 from videoflix.domain.media.service import MediaService
 from videoflix.domain.ports import Clock, JobQueue, SystemClock
-from videoflix.settings import Settings
+from videoflix.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ async def bootstrap(
     """Wire the process. With ``REDIS_URL`` jobs go to SAQ (run ``videoflix worker``); otherwise they run here."""
     from videoflix.adapters.mail.templates import TemplateEmailRenderer
 
+    if not settings.secret_key:  # never sign with an empty key
+        raise SettingsError("SECRET_KEY: not set; prepare_data_dir(settings) loads or generates the data folder's key")
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)

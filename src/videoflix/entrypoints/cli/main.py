@@ -10,12 +10,34 @@ import click
 
 from videoflix.entrypoints.cli.media import demo, hls, videos
 from videoflix.entrypoints.logs import configure_logging
-from videoflix.settings import Settings
+from videoflix.settings import Settings, SettingsError, prepare_data_dir
+
+CONFIGURATION_ERROR_EXIT = 2
 
 
-def _settings() -> Settings:
-    settings = Settings.from_env()
+def load_settings() -> Settings:
+    """The settings of this process, its data folder prepared (generated key) and logging configured.
+
+    The one place a configuration error is caught: its one line goes to stderr and the process exits with code 2,
+    without a traceback. Every command that reads settings and the Granian app factory come through here.
+    """
+    try:
+        settings = prepare_data_dir(Settings.from_env())
+    except SettingsError as error:
+        click.echo(f"videoflix: configuration error: {error}", err=True)
+        raise SystemExit(CONFIGURATION_ERROR_EXIT) from None
     configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def prepared_settings(migrate: bool | None = None) -> Settings:
+    """``load_settings``, then the schema upgraded when ``migrate`` (``None``: only on the embedded default, whose
+    database no one else migrates). For every command that uses the database."""
+    settings = load_settings()
+    if migrate or (migrate is None and settings.embedded):
+        from videoflix.adapters.db.migrate import upgrade
+
+        upgrade(settings.database_url)
     return settings
 
 
@@ -41,11 +63,7 @@ def serve(host: str, port: int, workers: int, migrate: bool | None) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    from videoflix.adapters.db.migrate import upgrade
-
-    settings = _settings()
-    if migrate or (migrate is None and settings.embedded):
-        upgrade(settings.database_url)
+    settings = prepared_settings(migrate)
     settings.media_root.mkdir(parents=True, exist_ok=True)
     mode = (
         "embedded (SQLite, in-process jobs)"
@@ -72,7 +90,7 @@ def worker(concurrency: int, burst: bool) -> None:
     """Run the SAQ worker (needs REDIS_URL): email delivery, transcoding, sweeps."""
     from videoflix.entrypoints.worker.main import create_worker
 
-    settings = _settings()
+    settings = load_settings()
     asyncio.run(create_worker(settings, concurrency=concurrency, burst=burst).start())
 
 
@@ -87,7 +105,7 @@ def db_upgrade(revision: str) -> None:
     """Upgrade the schema to REVISION (default: the newest)."""
     from videoflix.adapters.db.migrate import upgrade
 
-    upgrade(_settings().database_url, revision)
+    upgrade(load_settings().database_url, revision)
     click.echo(f"database upgraded to {revision}")
 
 
@@ -97,7 +115,7 @@ def db_downgrade(revision: str) -> None:
     """Downgrade the schema to REVISION ("base" removes every table)."""
     from videoflix.adapters.db.migrate import downgrade
 
-    downgrade(_settings().database_url, revision)
+    downgrade(load_settings().database_url, revision)
     click.echo(f"database downgraded to {revision}")
 
 
@@ -115,11 +133,11 @@ def users() -> None:
 )
 def create_admin(email: str, password_stdin: bool) -> None:
     """Create an active staff account (or promote an existing one and set its password)."""
+    settings = prepared_settings()
     if password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = _settings()
 
     async def run() -> None:
         from videoflix.bootstrap import bootstrap

@@ -43,13 +43,9 @@ class _DroppedRings:
 
 def _prepared_settings() -> Settings:
     """Settings, logging and (on the embedded default) an up-to-date schema, as ``serve`` does."""
-    from videoflix.adapters.db.migrate import upgrade
-    from videoflix.entrypoints.cli.main import _settings
+    from videoflix.entrypoints.cli.main import prepared_settings
 
-    settings = _settings()
-    if settings.embedded:
-        upgrade(settings.database_url)
-    return settings
+    return prepared_settings()
 
 
 async def _container(settings: Settings, queue: JobQueue | None) -> Container:
