@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,24 @@ def test_s29_the_granian_app_factory_refuses_a_shared_setup_without_secret_key(t
         create_asgi_app()
     assert stopped.value.code == 2
     assert capsys.readouterr().err.startswith("videoflix: configuration error: SECRET_KEY: required")
+
+
+def test_s29_create_admin_on_a_fresh_data_folder_migrates_and_keeps_files_private(tmp_path):
+    """The embedded default with nothing configured: the database is migrated first (as `serve` does), and the
+    data folder (0700), the SQLite database and the generated key (0600) are private to the account."""
+    data_dir = tmp_path / "data"
+    env = base_env(data_dir)
+    args = ["users", "create-admin", "--email", "Admin@Example.com", "--password-stdin"]
+    code, out, err = run(args, env, cwd=tmp_path, stdin="a-long-admin-password\n")
+    assert code == 0, err
+    assert out == "staff account ready: admin@example.com\n"
+    assert "Traceback" not in err
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (data_dir, *data_dir.iterdir())}
+    assert modes["data"] == 0o700
+    assert modes["secret_key"] == 0o600
+    assert modes["videoflix.sqlite3"] == 0o600
+    assert all(mode & 0o077 == 0 for name, mode in modes.items() if name != "media"), modes
+    key = (data_dir / "secret_key").read_text()
+    code, out, err = run(args, env, cwd=tmp_path, stdin="another-admin-password\n")  # again: the same account
+    assert (code, out) == (0, "staff account ready: admin@example.com\n"), err
+    assert (data_dir / "secret_key").read_text() == key

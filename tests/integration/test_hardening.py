@@ -18,7 +18,9 @@ from tests.conftest import make_settings
 from tests.integration.test_http_accounts import login, register_and_activate
 from videoflix.adapters.db.migrate import upgrade
 from videoflix.adapters.db.models import OutboxEmailModel
+from videoflix.adapters.mail.file_outbox import FileMailer
 from videoflix.bootstrap import bootstrap
+from videoflix.domain.accounts.model import EmailMessage
 from videoflix.domain.catalog.model import Video, VideoStatus
 from videoflix.domain.errors import InvalidInput
 from videoflix.domain.media.service import VideoDraft
@@ -160,6 +162,43 @@ def test_s29_processes_starting_at_once_share_the_first_key(tmp_path):
     assert len(keys) == 1
     assert (data_dir / "secret_key").read_text() == keys.pop()
     assert sorted(p.name for p in data_dir.iterdir()) == ["secret_key"]
+
+
+async def test_s29_the_data_folder_and_the_sqlite_database_are_private(tmp_path):
+    """0700 data folder; 0600 database, -wal and -shm files (SQLite gives them the database file's mode)."""
+    settings = prepare_data_dir(Settings.from_env({"VIDEOFLIX_DATA_DIR": str(tmp_path / "data")}))
+    await asyncio.to_thread(upgrade, settings.database_url)
+    database = tmp_path / "data" / "videoflix.sqlite3"
+    assert mode_of(tmp_path / "data") == 0o700
+    assert mode_of(database) == 0o600
+    container = await bootstrap(settings, run_periodic_sweeps=False)
+    try:
+        now = datetime.now(UTC)
+        async with container.uow() as uow:
+            await uow.videos.add(Video("a", "", "Drama", now, now, status=VideoStatus.QUEUED))
+            await uow.commit()
+        companions = [database.with_name(database.name + suffix) for suffix in ("-wal", "-shm")]
+        assert all(p.exists() for p in companions)
+        assert {p.name: mode_of(p) for p in companions} == {p.name: 0o600 for p in companions}
+    finally:
+        await container.close()
+
+
+def test_s29_an_existing_world_readable_database_is_made_private(tmp_path):
+    database = tmp_path / "videoflix.sqlite3"
+    database.touch(mode=0o644)
+    database.chmod(0o644)
+    upgrade(f"sqlite+aiosqlite:///{database}")
+    assert mode_of(database) == 0o600
+
+
+async def test_s29_outbox_emails_are_private(tmp_path):
+    """Emails carry one-time links: the outbox folder is 0700 and its .eml files 0600."""
+    settings = make_settings(tmp_path / "data")
+    mailer = FileMailer(settings.outbox_dir, from_address=settings.default_from_email)
+    await mailer.send(EmailMessage("user@example.com", "Confirm", "token=abc", "<p>token=abc</p>"), "m-1")
+    assert mode_of(settings.outbox_dir) == 0o700
+    assert [mode_of(p) for p in settings.outbox_dir.glob("*.eml")] == [0o600]
 
 
 def mode_of(path: Path) -> int:
