@@ -29,7 +29,7 @@ from videoflix.domain.jobs import Job
 from videoflix.domain.media.ports import MediaStore, Transcoder
 from videoflix.domain.media.service import MediaService
 from videoflix.domain.ports import Clock, JobQueue, SystemClock
-from videoflix.settings import Settings
+from videoflix.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from saq import Worker
@@ -153,6 +153,8 @@ async def bootstrap(
     """Wire the process. With ``REDIS_URL`` jobs go to SAQ (run ``videoflix worker``); otherwise they run here."""
     from videoflix.adapters.mail.templates import TemplateEmailRenderer
 
+    if not settings.secret_key:  # never sign with an empty key
+        raise SettingsError("SECRET_KEY: not set; prepare_data_dir(settings) loads or generates the data folder's key")
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)

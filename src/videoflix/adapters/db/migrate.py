@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from alembic import command
@@ -20,11 +22,27 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision``. Runs its own event loop: call it from synchronous code."""
     if database_url.startswith("sqlite"):
-        # The SQLite file's folder must exist before the first connection.
         path = database_url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and "://" not in path:
+            create_private_sqlite_file(Path(path))
     command.upgrade(alembic_config(database_url), revision)
+
+
+def create_private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file, empty, readable by its owner only (0600), and its folder (0700) before the
+    first connection would create them with the umask's modes. SQLite gives its -wal, -shm and -journal files the
+    mode of the database file. An existing database readable by others is made private too."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+            try:
+                mode = stat.S_IMODE(file.stat().st_mode)
+                if mode & 0o077 and file.stat().st_uid == os.geteuid():
+                    file.chmod(mode & 0o700)
+            except FileNotFoundError:
+                continue
 
 
 def downgrade(database_url: str, revision: str) -> None:

@@ -50,8 +50,11 @@ class FileMailer:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the complete new one, never half a message."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Readers see the old file or the complete new one, never half a message.
+
+    Emails carry one-time links: the folder is created 0700 and each file 0600 (``mkstemp``'s mode, kept by the
+    rename), so only the account running Videoflix reads them."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # A dot-name without .eml: a half-written file never looks like an email to anyone watching the folder.
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:

@@ -8,8 +8,8 @@ import sys
 
 import click
 
-from videoflix.entrypoints.cli.common import load_settings, prepared_settings
 from videoflix.entrypoints.cli.media import demo, hls, videos
+from videoflix.entrypoints.startup import load_settings, prepared_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,11 +34,7 @@ def serve(host: str, port: int, workers: int, migrate: bool | None) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    from videoflix.bootstrap import upgrade_database
-
-    settings = load_settings()
-    if migrate or (migrate is None and settings.embedded):
-        upgrade_database(settings)
+    settings = prepared_settings(migrate)
     settings.media_root.mkdir(parents=True, exist_ok=True)
     mode = (
         "embedded (SQLite, in-process jobs)"
@@ -107,11 +103,11 @@ def users() -> None:
 )
 def create_admin(email: str, password_stdin: bool) -> None:
     """Create an active staff account (or promote an existing one and set its password)."""
+    settings = prepared_settings()  # a configuration error ends here, before anyone types a password
     if password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = prepared_settings()
 
     async def run() -> None:
         from videoflix.bootstrap import bootstrap

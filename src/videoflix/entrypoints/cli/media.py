@@ -20,7 +20,7 @@ import click
 
 from videoflix.domain.jobs import Job
 from videoflix.domain.media.model import TranscodeOutcome, VideoStatus
-from videoflix.entrypoints.cli.common import prepared_settings
+from videoflix.entrypoints.startup import prepared_settings
 
 if TYPE_CHECKING:
     from videoflix.bootstrap import Container

@@ -26,12 +26,12 @@ from videoflix.entrypoints.http.openapi import openapi_config
 from videoflix.entrypoints.http.ratelimits import RateLimits
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
 from videoflix.entrypoints.http.videos import VideoController, master_playlist, rendition_file, thumbnail
-from videoflix.settings import Settings
+from videoflix.settings import Settings, prepare_data_dir
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
     """Build the app. Without ``container``, the app wires its own on startup and closes it on shutdown."""
-    settings = settings or (container.settings if container else Settings.from_env())
+    settings = settings or (container.settings if container else prepare_data_dir(Settings.from_env()))
     client_address = ClientAddress(settings.trusted_proxies)
 
     @asynccontextmanager

@@ -1,15 +1,13 @@
-"""What Granian loads in each worker process: logging configured, then the app."""
+"""What Granian loads in each worker process: settings (as the CLI reads them), logging configured, then the app."""
 
 from __future__ import annotations
 
 from litestar import Litestar
 
 from videoflix.entrypoints.http.app import create_app
-from videoflix.entrypoints.logs import configure_logging
-from videoflix.settings import Settings
+from videoflix.entrypoints.startup import load_settings
 
 
 def create_asgi_app() -> Litestar:
-    settings = Settings.from_env()
-    configure_logging(settings.log_format, settings.log_level)
-    return create_app(settings)
+    """A configuration error ends the worker process with its one-line message and exit code 2."""
+    return create_app(load_settings())
