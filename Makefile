@@ -41,9 +41,11 @@ system-packages:
 		else echo "not installed:$$missing (apt-get install$$missing)"; fi; \
 	fi
 
+## ruff, and mypy (strict on src/ and on the fakes, so adapters and fakes are held to the domain's ports)
 lint: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
 
 worker: install
 	$(BIN)/videoflix worker

@@ -1,5 +1,7 @@
 """In-memory fakes of every domain port, for fast unit tests of the domain services.
 
+Each fake subclasses its port (a ``typing.Protocol``), so ``make lint`` (mypy) holds it to the port's signatures.
+
 The repositories work on one shared in-memory "database" (``FakeStore.state``). A ``FakeUnitOfWork`` snapshots
 that state before its first write; leaving without ``commit()`` restores the snapshot, so
 writes survive only when committed. Fake repositories never suspend (no ``await`` inside), so one repository
@@ -39,9 +41,13 @@ from videoflix.domain.accounts.model import (
 )
 from videoflix.domain.accounts.ports import (
     DeliveryError,
+    EmailRenderer,
+    Mailer,
     OneTimeTokenRepository,
     Outbox,
+    PasswordHasher,
     RefreshTokenStore,
+    TokenCodec,
     UserRepository,
 )
 from videoflix.domain.catalog.model import CatalogEntry
@@ -58,14 +64,15 @@ from videoflix.domain.media.model import (
     Video,
     VideoStatus,
 )
-from videoflix.domain.media.ports import ProgressCallback, ServedFile, VideoRepository
+from videoflix.domain.media.ports import MediaStore, ProgressCallback, ServedFile, Transcoder, VideoRepository
+from videoflix.domain.ports import Clock, JobQueue
 
 # --------------------------------------------------------------------------------------------- clock
 
 DEFAULT_START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class FakeClock:
+class FakeClock(Clock):
     """A settable clock, always timezone-aware UTC. Time moves only when a test moves it."""
 
     def __init__(self, start: datetime = DEFAULT_START) -> None:
@@ -131,7 +138,7 @@ class FakeStore:
         return self._sequences[table]
 
 
-class FakeUserRepository:
+class FakeUserRepository(UserRepository):
     def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
         self._store = store
         self._touch = touch  # called before every write: it lets the unit of work undo the write
@@ -175,7 +182,7 @@ class FakeUserRepository:
             self._users[user_id].is_staff = is_staff
 
 
-class FakeOneTimeTokenRepository:
+class FakeOneTimeTokenRepository(OneTimeTokenRepository):
     def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
         self._store = store
         self._touch = touch  # called before every write: it lets the unit of work undo the write
@@ -208,7 +215,7 @@ class FakeOneTimeTokenRepository:
                 self._tokens[key] = replace(token, used_at=now)
 
 
-class FakeRefreshTokenStore:
+class FakeRefreshTokenStore(RefreshTokenStore):
     """Mirrors ``SqlRefreshTokenStore``: the check-and-revoke in ``rotate`` never yields, so it is atomic."""
 
     def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
@@ -249,7 +256,7 @@ class FakeRefreshTokenStore:
                 self._records[jti] = replace(record, revoked_at=now)
 
 
-class FakeOutbox:
+class FakeOutbox(Outbox):
     """Mirrors ``SqlOutbox``: a claim is a lease that pushes ``available_at`` into the future."""
 
     def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
@@ -308,7 +315,7 @@ def _newest_first(video: Video) -> tuple[datetime, int]:
     return video.created_at, video.id or 0
 
 
-class FakeVideoRepository:
+class FakeVideoRepository(VideoRepository):
     """Mirrors ``SqlVideoRepository``. Returns copies: changing a returned video changes nothing until ``save``."""
 
     def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
@@ -371,7 +378,7 @@ class FakeVideoRepository:
         return sorted(i for i, v in self._videos.items() if _needs_work(v, stale_before))
 
 
-class FakeCatalogReader:
+class FakeCatalogReader(CatalogReader):
     """Mirrors ``SqlCatalogReader`` over the same videos."""
 
     def __init__(self, store: FakeStore) -> None:
@@ -484,7 +491,7 @@ class FakeUnitOfWorkFactory:
 # --------------------------------------------------------------------------------------------- security
 
 
-class FakePasswordHasher:
+class FakePasswordHasher(PasswordHasher):
     """Hashes look like ``hashed:<params>:<password>``. ``needs_rehash`` is true for a hash made with other
     params than ``self.params`` (like argon2's ``check_needs_rehash``), unless ``needs_rehash_when`` is set."""
 
@@ -516,7 +523,7 @@ class FakePasswordHasher:
         self.dummy_verifications += 1
 
 
-class FakeTokenCodec:
+class FakeTokenCodec(TokenCodec):
     """Opaque random tokens whose claims live in a dict; expiry is judged by the fake clock.
 
     The real ``JwtTokenCodec`` lets PyJWT judge ``exp``/``iat`` by the wall clock, which a test that moves the
@@ -564,7 +571,7 @@ class FakeTokenCodec:
 # --------------------------------------------------------------------------------------------- email
 
 
-class FakeEmailRenderer:
+class FakeEmailRenderer(EmailRenderer):
     """Puts the link verbatim into both parts, so tests can find it."""
 
     def __init__(self) -> None:
@@ -595,7 +602,7 @@ class SentMail:
     message_id: str
 
 
-class FakeMailer:
+class FakeMailer(Mailer):
     """Records what was sent. ``fail_next(n, ...)`` makes the next ``n`` sends raise ``DeliveryError``;
     ``during_send`` (if set) is awaited inside ``send`` before the outcome, to interleave other work."""
 
@@ -636,7 +643,7 @@ class Ring:
     delivered: bool
 
 
-class FakeJobQueue:
+class FakeJobQueue(JobQueue):
     """Records every ring. With ``available = False`` rings are refused (returns False), as if Redis were down.
     ``on_enqueue(ring)`` (if set) runs at ring time, to look at the world as the job would find it."""
 
@@ -699,7 +706,7 @@ def fake_media_playlist(duration: float, *, ended: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-class FakeTranscoder:
+class FakeTranscoder(Transcoder):
     """A transcoder that writes small, real, well-formed HLS text files instead of running ffmpeg.
 
     Knobs: ``probe_result`` / ``probe_error``; ``build_error`` (any exception, e.g. ``MediaError`` or
@@ -790,7 +797,7 @@ class FakeTranscoder:
         out_path.write_bytes(b"\xff\xd8\xff\xe0fake jpeg\xff\xd9")
 
 
-class FakeMediaStore:
+class FakeMediaStore(MediaStore):
     """The ``MediaStore`` port in memory: sources, published ladders and thumbnails are dicts of bytes, so a test
     reads what was stored without knowing any folder layout. Incoming files and staging folders are real folders
     under ``scratch``, because the transcoder (ffmpeg, or ``FakeTranscoder``) reads and writes local files.

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from videoflix.adapters.ffmpeg.demo import DemoClip
+    from videoflix.adapters.queue.saq_worker import WorkerContext
 
 log = logging.getLogger(__name__)
 JobHandler = Callable[..., Awaitable[Any]]
@@ -239,7 +240,7 @@ async def bootstrap(
     return container
 
 
-def create_worker(settings: Settings, *, concurrency: int = 2, burst: bool = False) -> Worker:
+def create_worker(settings: Settings, *, concurrency: int = 2, burst: bool = False) -> Worker[WorkerContext]:
     """The SAQ worker process (needs ``REDIS_URL``): every job of ``Job``, handled by its container's handler."""
     from videoflix.adapters.queue.saq_queue import SaqJobQueue
     from videoflix.adapters.queue.saq_worker import create_saq_worker

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from videoflix.adapters.db.engine import affected_rows
 from videoflix.adapters.db.models import OneTimeTokenModel, OutboxEmailModel, RefreshTokenModel, UserModel
 from videoflix.domain.accounts.model import (
     GENERIC_INPUT_ERROR,
@@ -116,7 +117,7 @@ class SqlOneTimeTokenRepository:
             )
             .values(used_at=now)
         )
-        return result.rowcount == 1
+        return affected_rows(result) == 1
 
     async def consume_all(self, user_id: int, purpose: TokenPurpose, now: datetime) -> None:
         await self._session.execute(
@@ -159,7 +160,7 @@ class SqlRefreshTokenStore:
             )
             .values(revoked_at=now)
         )
-        if result.rowcount == 1:
+        if affected_rows(result) == 1:
             await self.add(new)
             return RotationOutcome.ROTATED
         known = await self._session.get(RefreshTokenModel, old_jti)
@@ -211,7 +212,7 @@ class SqlOutbox:
             )
             .values(available_at=now + timedelta(seconds=lease_seconds))
         )
-        if result.rowcount != 1:
+        if affected_rows(result) != 1:
             return None
         row = await self._session.get(OutboxEmailModel, outbox_id)
         assert row is not None

@@ -13,14 +13,26 @@ from videoflix.adapters.db.accounts import (
     SqlUserRepository,
 )
 from videoflix.adapters.db.videos import SqlCatalogReader, SqlVideoRepository
+from videoflix.domain.accounts.ports import OneTimeTokenRepository, Outbox, RefreshTokenStore, UserRepository
+from videoflix.domain.catalog.ports import CatalogReader
+from videoflix.domain.media.ports import VideoRepository
 
 
 class SqlUnitOfWork:
-    """``async with uow: ...; await uow.commit()``; leaving without commit rolls back."""
+    """``async with uow: ...; await uow.commit()``; leaving without commit rolls back.
+
+    One class for every context's unit of work: its attributes are typed as the ports, so the type checker holds
+    the repositories to the domain's Protocols."""
 
     session: AsyncSession
+    users: UserRepository
+    one_time_tokens: OneTimeTokenRepository
+    refresh_tokens: RefreshTokenStore
+    outbox: Outbox
+    videos: VideoRepository
+    catalog: CatalogReader
 
-    def __init__(self, session_factory: async_sessionmaker) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
 
     async def __aenter__(self) -> Self:

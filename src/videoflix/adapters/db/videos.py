@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from videoflix.adapters.db.engine import affected_rows
 from videoflix.adapters.db.models import CategoryModel, VideoModel
 from videoflix.domain.catalog.model import CatalogEntry
 from videoflix.domain.media.model import Rendition, Video, VideoStatus
@@ -52,7 +53,7 @@ class SqlVideoRepository:
         await self._session.flush()
         return row.id
 
-    def _select(self):  # type: ignore[no-untyped-def]
+    def _select(self) -> Select[tuple[VideoModel]]:
         return select(VideoModel).options(joinedload(VideoModel.category))
 
     async def add(self, video: Video) -> Video:
@@ -117,7 +118,7 @@ class SqlVideoRepository:
                 updated_at=now,
             )
         )
-        if result.rowcount != 1:
+        if affected_rows(result) != 1:
             return None
         return await self.get(video_id)
 

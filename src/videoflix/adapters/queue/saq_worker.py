@@ -9,14 +9,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from saq import Worker
+from saq.types import Context
 
 from videoflix.adapters.queue.jobs import LIMITS
 from videoflix.adapters.queue.saq_queue import SaqJobQueue, create_redis, create_saq_queue
 from videoflix.domain.jobs import Job
 
 log = logging.getLogger(__name__)
-Context = dict[str, Any]
 Handlers = Mapping[Job, Callable[..., Awaitable[Any]]]
+
+
+class WorkerContext(Context, total=False):
+    handlers: Handlers  # set at startup, once bootstrap has wired the process
+    sweeper: asyncio.Task[None]
 
 
 def saq_function(job: Job) -> Callable[..., Awaitable[Any]]:
@@ -24,7 +29,7 @@ def saq_function(job: Job) -> Callable[..., Awaitable[Any]]:
     so a worker killed mid-way stops beating and the job is retried elsewhere (R3)."""
     heartbeat = LIMITS[job].heartbeat
 
-    async def run(ctx: Context, **kwargs: Any) -> Any:
+    async def run(ctx: WorkerContext, **kwargs: Any) -> Any:
         handler = ctx["handlers"][job]
         saq_job = ctx.get("job")
         if not heartbeat or saq_job is None:
@@ -54,17 +59,17 @@ def create_saq_worker(
     concurrency: int,
     burst: bool,
     sweep_every: int,
-) -> Worker:
+) -> Worker[WorkerContext]:
     """A worker on the ``videoflix`` queue. ``startup`` wires the process and returns the job handlers."""
     queue = create_saq_queue(create_redis(redis_url))
     job_queue = SaqJobQueue(queue)
 
-    async def on_startup(ctx: Context) -> None:
+    async def on_startup(ctx: WorkerContext) -> None:
         ctx["handlers"] = await startup(job_queue)
         if not burst:  # the sweep re-rings lost work; SWEEP_INTERVAL_SECONDS, as on the embedded default
             ctx["sweeper"] = asyncio.create_task(_ring_every(job_queue, Job.SWEEP, sweep_every))
 
-    async def on_shutdown(ctx: Context) -> None:
+    async def on_shutdown(ctx: WorkerContext) -> None:
         sweeper = ctx.get("sweeper")
         if sweeper is not None:
             sweeper.cancel()

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -16,6 +18,7 @@ MEMORY_COST_KIB = 19456
 TIME_COST = 2
 PARALLELISM = 1
 HASHING_NICENESS = 10
+T = TypeVar("T")
 
 
 def _yield_to_requests() -> None:
@@ -43,7 +46,7 @@ class Argon2PasswordHasher:
         )
         self._dummy_hash: str | None = None  # made on first use: start-up stays fast
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def hash(self, password: str) -> str:

@@ -6,6 +6,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from litestar.datastructures import Headers
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from videoflix.entrypoints.http.cookies import CSRF_COOKIE, cookie_value
@@ -31,7 +32,7 @@ class CSRFMiddleware:
         self.trusted = {origin.rstrip("/").lower() for origin in trusted_origins}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS and not self._allowed(scope):
+        if scope["type"] == ScopeType.HTTP and scope["method"] in UNSAFE_METHODS and not self._allowed(scope):
             await send_error(send, 403, CSRF_FAILED, scope.get("state", {}).get("request_id"))
             return
         await self.app(scope, receive, send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
 from litestar import Request, Response
@@ -27,6 +28,7 @@ from videoflix.domain.errors import (
 )
 
 log = logging.getLogger("videoflix.http")
+AnyRequest = Request[Any, Any, Any]
 
 GENERIC_400 = "Please check your input and try again."
 STATUS_MESSAGES = {
@@ -50,11 +52,14 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
 }
 
 
-def request_id_of(request: Request) -> str | None:
-    return request.scope.get("state", {}).get("request_id")  # type: ignore[no-any-return]
+def request_id_of(request: AnyRequest) -> str | None:
+    request_id: str | None = request.scope.get("state", {}).get("request_id")
+    return request_id
 
 
-def error_response(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    request: AnyRequest, status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
     body: dict[str, str] = {"detail": detail}
     request_id = request_id_of(request)
     if request_id:
@@ -82,12 +87,12 @@ async def send_error(
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
-def domain_error_handler(request: Request, error: DomainError) -> Response:
+def domain_error_handler(request: AnyRequest, error: DomainError) -> Response[Any]:
     status = next((code for kind, code in DOMAIN_STATUS.items() if isinstance(error, kind)), HTTP_400_BAD_REQUEST)
     return error_response(request, status, error.message)
 
 
-def http_error_handler(request: Request, error: HTTPException) -> Response:
+def http_error_handler(request: AnyRequest, error: HTTPException) -> Response[Any]:
     status = error.status_code
     if isinstance(error, ValidationException) or status == HTTP_400_BAD_REQUEST:
         detail = GENERIC_400  # never echo parser internals back
@@ -104,7 +109,7 @@ def http_error_handler(request: Request, error: HTTPException) -> Response:
     return error_response(request, status, detail, headers=error.headers)
 
 
-def unexpected_error_handler(request: Request, error: Exception) -> Response:
+def unexpected_error_handler(request: AnyRequest, error: Exception) -> Response[Any]:
     log.exception(
         "unhandled error on %s %s (request id %s)",
         request.method,

@@ -7,6 +7,8 @@ Frontend and API then share one origin (``http://host:8000/`` and ``http://host:
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request
 from litestar.exceptions import NotFoundException
 from litestar.router import Router
@@ -17,7 +19,7 @@ from videoflix.settings import Settings
 RESERVED_PREFIXES = ("/api", "/media")
 
 
-async def _not_for_reserved_paths(request: Request) -> None:
+async def _not_for_reserved_paths(request: Request[Any, Any, Any]) -> None:
     path = request.url.path
     if any(path == prefix or path.startswith(prefix + "/") for prefix in RESERVED_PREFIXES):
         raise NotFoundException()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from videoflix.entrypoints.http.errors import send_error
@@ -31,7 +32,7 @@ class AllowedHostsMiddleware:
         self.allowed = allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == ScopeType.HTTP:
             host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
             if not host_allowed(host, self.allowed):
                 await send_error(send, 400, "Invalid host header.", scope.get("state", {}).get("request_id"))

@@ -7,7 +7,8 @@ import re
 import time
 import uuid
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 log = logging.getLogger("videoflix.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -18,9 +19,12 @@ class RequestLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
+        await self._logged(scope, receive, send)
+
+    async def _logged(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
         # Reuse the proxy's id when it looks like one, so a request can be followed across nginx and the app.
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex

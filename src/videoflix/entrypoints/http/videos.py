@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from litestar import Controller, Request, Response, get, route
 from litestar.exceptions import NotFoundException
 from litestar.response.base import ASGIResponse
-from litestar.types import Receive, Scope, Send
+from litestar.types import HTTPScope, Receive, Scope, Send
 
 from videoflix.bootstrap import Container
 from videoflix.domain.catalog.model import CatalogSnapshot
@@ -67,7 +67,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _stream(scope: Scope, send: Send, resolution: str | None, name: str) -> None:
+async def _stream(scope: HTTPScope, send: Send, resolution: str | None, name: str) -> None:
     """Auth (JWT, no database), then whitelist + strict name + symlink check, then the file (S19-S21)."""
     state = scope.get("state", {})
     if scope["method"] not in ("GET", "HEAD"):
@@ -79,7 +79,8 @@ async def _stream(scope: Scope, send: Send, resolution: str | None, name: str) -
     except AuthenticationFailed:
         await send_error(send, 401, NOT_LOGGED_IN, state.get("request_id"))
         return
-    served = container.store.stream_file(scope["path_params"]["video_id"], resolution, name)
+    video_id = cast("int", scope["path_params"]["video_id"])  # Litestar parsed it: {video_id:int}
+    served = container.store.stream_file(video_id, resolution, name)
     if served is None:
         await send_error(send, 404, NOT_FOUND, state.get("request_id"))
         return
@@ -142,7 +143,7 @@ class _Stream(ASGIResponse):
         self.resolution, self.name = resolution, name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _stream(scope, send, self.resolution, self.name)
+        await _stream(cast("HTTPScope", scope), send, self.resolution, self.name)
 
 
 @route(
