@@ -36,7 +36,7 @@ def _claims(connection: ASGIConnection) -> TokenClaims:  # type: ignore[type-arg
         raise NotAuthorizedException(detail=NOT_LOGGED_IN) from None
 
 
-def viewer(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+async def viewer(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
     """Guard: any logged-in account."""
     connection.state.viewer = _claims(connection)
 

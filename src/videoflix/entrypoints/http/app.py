@@ -25,7 +25,13 @@ from videoflix.entrypoints.http.hosts import AllowedHostsMiddleware
 from videoflix.entrypoints.http.openapi import openapi_config
 from videoflix.entrypoints.http.ratelimits import RateLimits
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
-from videoflix.entrypoints.http.videos import VideoController, master_playlist, rendition_file, thumbnail
+from videoflix.entrypoints.http.videos import (
+    CatalogListing,
+    VideoController,
+    master_playlist,
+    rendition_file,
+    thumbnail,
+)
 from videoflix.settings import Settings, prepare_data_dir
 
 
@@ -39,6 +45,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         own = container is None
         app.state.container = container or await bootstrap(settings)
         app.state.rate_limits = RateLimits(app.state.container, client_address)
+        app.state.catalog_listing = CatalogListing(app.state.container.catalog, settings.public_base_url)
         try:
             yield
         finally:

@@ -68,6 +68,7 @@ def _staff_user(request: Request[Any, Any, Any]) -> User:
 
 
 DEPENDENCIES = {
+    "process": Provide(container, sync_to_thread=False),  # the whole container, for the few handlers that need it
     "accounts": Provide(_accounts, sync_to_thread=False),
     "media": Provide(_media, sync_to_thread=False),
     "catalog": Provide(_catalog, sync_to_thread=False),

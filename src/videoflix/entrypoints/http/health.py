@@ -14,11 +14,10 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from litestar import Response, get
-from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 
 from videoflix.bootstrap import CheckFailed
-from videoflix.entrypoints.http.dependencies import ContainerDep, container
+from videoflix.entrypoints.http.dependencies import ContainerDep
 
 CHECK_TIMEOUT = 2.0  # seconds, per check
 OK = "ok"
@@ -61,7 +60,6 @@ async def health() -> Response[Health]:
     tags=["operations"],
     summary="Readiness: database, Redis (when configured), media folder writable, ffmpeg runnable",
     responses={503: ResponseSpec(Readiness, description="Not ready: at least one check failed; see `checks`.")},
-    dependencies={"process": Provide(container, sync_to_thread=False)},
 )
 async def ready(process: ContainerDep) -> Response[Readiness]:
     checks = process.readiness_checks()

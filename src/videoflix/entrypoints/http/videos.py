@@ -12,12 +12,13 @@ from typing import Any, cast
 
 import msgspec
 from litestar import Controller, Request, Response, get, route
+from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.response.base import ASGIResponse
 from litestar.types import HTTPScope, Receive, Scope, Send
 
 from videoflix.bootstrap import Container
-from videoflix.domain.catalog.model import CatalogSnapshot
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.errors import AuthenticationFailed
 from videoflix.domain.media.ports import ServedFile
@@ -93,14 +94,20 @@ async def _stream(scope: HTTPScope, send: Send, resolution: str | None, name: st
     await response(scope, None, send)  # type: ignore[arg-type]
 
 
-class _EncodedCatalog:
-    """The JSON body of the list, encoded once per catalog version and base URL."""
+class CatalogListing:
+    """The catalog's JSON body, encoded once per catalog version and base URL. One per app (made by the lifespan
+    and handed to the handler as its only dependency: the catalog is a measured hot path, and Litestar resolves
+    several dependencies of one level in a task group, which costs more than the whole rest of the request)."""
 
-    def __init__(self) -> None:
+    def __init__(self, catalog: CatalogService, public_base_url: str | None) -> None:
+        self._catalog = catalog
+        self._public_base_url = public_base_url
         self._key: tuple[int, str] | None = None
         self._body = b""
 
-    def __call__(self, base: str, snapshot: CatalogSnapshot) -> bytes:
+    async def body(self, request: Request[Any, Any, Any]) -> bytes:
+        base = self._public_base_url or f"{request.url.scheme}://{request.url.netloc}"
+        snapshot = await self._catalog.list_ready()
         if self._key != (snapshot.version, base):
             self._body = msgspec.json.encode(
                 [
@@ -119,19 +126,19 @@ class _EncodedCatalog:
         return self._body
 
 
+def _listing(state: State) -> CatalogListing:
+    return state.catalog_listing  # type: ignore[no-any-return]
+
+
 class VideoController(Controller):
     path = "/api/video"
     tags = ["videos"]
     guards = [viewer]
-
-    def __init__(self, owner: object) -> None:
-        super().__init__(owner)  # type: ignore[arg-type]
-        self._encoded = _EncodedCatalog()
+    dependencies = {"listing": Provide(_listing, sync_to_thread=False)}
 
     @get("/", summary="Ready videos, newest first (a plain array)", security=VIEWER, responses=errors(401))
-    async def list_videos(self, catalog: CatalogService, public_base: str) -> Response[list[VideoOut]]:
-        body = self._encoded(public_base, await catalog.list_ready())
-        return Response(body, media_type="application/json")  # type: ignore[arg-type]
+    async def list_videos(self, request: Request[Any, Any, Any], listing: CatalogListing) -> Response[list[VideoOut]]:
+        return Response(await listing.body(request), media_type="application/json")  # type: ignore[arg-type]
 
 
 class _Stream(ASGIResponse):
