@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import inspect
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -200,6 +201,14 @@ def test_every_admin_route_is_guarded_as_staff_and_every_catalog_route_as_viewer
             assert staff in guards, path
         elif path.startswith("/api/video") and handler.handler_name not in streaming:
             assert viewer in guards, path
+
+
+def test_guards_are_coroutines(app):
+    """Litestar runs a plain-function guard in a worker thread on every request: on the catalog that cost more
+    than the rest of the request together."""
+    for path, handler in api_handlers(app):
+        for guard in guards_of(handler):
+            assert inspect.iscoroutinefunction(guard), f"{path}: {guard.__name__}"
 
 
 def test_the_docs_say_protected_exactly_where_a_guard_protects(app):
