@@ -14,6 +14,7 @@ from litestar.middleware import DefineMiddleware
 from videoflix.bootstrap import Container, bootstrap
 from videoflix.entrypoints.http.accounts import AccountController
 from videoflix.entrypoints.http.admin import AdminVideoController
+from videoflix.entrypoints.http.admin_users import AdminUserController
 from videoflix.entrypoints.http.clientip import ClientAddress
 from videoflix.entrypoints.http.csrf import CSRFMiddleware
 from videoflix.entrypoints.http.dependencies import DEPENDENCIES
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         own = container is None
-        app.state.container = container or await bootstrap(settings)
+        app.state.container = container or await bootstrap(settings, serves_http=True)
         app.state.rate_limits = RateLimits(app.state.container, client_address)
         try:
             yield
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             master_playlist,
             rendition_file,
             AdminVideoController,
+            AdminUserController,
             thumbnail,
             *HEALTH_HANDLERS,
             *DOCS_HANDLERS,
