@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 BATCH = 1000
 GAP_PATIENCE = timedelta(seconds=60)  # far longer than the transactions that write revocations
-MAX_GAPS = 1000  # ids skipped in one jump that are asked for again
+MAX_GAPS = 100  # of the ids skipped in one jump, the highest ones asked for again (more writers in flight: implausible)
 
 
 class PolledRevokedSessions:
@@ -68,9 +68,10 @@ class PolledRevokedSessions:
             for row in rows:
                 self._gaps.pop(row.id, None)
                 if row.id > self._last_id:
-                    if self._last_id:  # before the first row, missing ids are purged rows, not late commits
-                        for missing in range(max(self._last_id + 1, row.id - MAX_GAPS), row.id):
-                            self._gaps.setdefault(missing, now)
+                    # Below the first row a new process sees, most missing ids are purged rows; the few highest
+                    # may be commits still in flight, as anywhere else.
+                    for missing in range(max(self._last_id + 1, row.id - MAX_GAPS), row.id):
+                        self._gaps.setdefault(missing, now)
                     self._last_id = row.id
                 if row.expires_at > now:  # older ones refuse nothing: their access tokens have expired
                     learned += not self.is_revoked(row.family_id)

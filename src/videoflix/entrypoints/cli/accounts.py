@@ -26,9 +26,12 @@ class UnknownUser(click.ClickException):
     exit_code = UNKNOWN_USER_EXIT
 
 
-def _run(email: str, action: Callable[[AccountService, User], Awaitable[T]]) -> T:
-    """``action`` on the account with ``email``, with a container of its own; exit 2 when there is none."""
+def _run(email: str, action: Callable[[AccountService, User], Awaitable[T]], confirm: str | None = None) -> T:
+    """``action`` on the account with ``email``, with a container of its own; exit 2 when there is none.
+    ``confirm``: a question to answer yes to first (after the settings are checked)."""
     settings = prepared_settings()
+    if confirm is not None:
+        click.confirm(confirm, abort=True)
 
     async def run() -> T:
         from videoflix.bootstrap import bootstrap
@@ -79,10 +82,10 @@ def sign_out(email: str) -> None:
 
 @click.command("delete")
 @click.argument("email")
-@click.confirmation_option("--yes", prompt="Delete this account for good?", help="Do not ask.")
-def delete(email: str) -> None:
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(email: str, yes: bool) -> None:
     """Delete an account and its tokens; its sessions end now."""
-    _run(email, lambda accounts, user: accounts.delete_user(_id(user)))
+    _run(email, lambda accounts, user: accounts.delete_user(_id(user)), None if yes else f"Delete {email} for good?")
     click.echo(f"deleted {email}")
 
 
