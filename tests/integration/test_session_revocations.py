@@ -23,6 +23,7 @@ from videoflix.settings import Settings
 PASSWORD = "tangerine-rocket-harbour-42"
 DEADLINE = 5.0  # seconds a test waits at most for something that takes about half a second
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
+HOLD = 0.3  # seconds a racing transaction gets to reach the database
 
 
 @pytest.fixture
@@ -200,3 +201,48 @@ async def test_s27_polling_on_sqlite_waits_for_no_writer(sqlite_settings: Settin
     finally:
         await reader.close()
         await writer.close()
+
+
+async def _deactivate_by_id(container: Container, user_id: int) -> object:
+    return await container.accounts.deactivate_user(user_id)
+
+
+async def _delete_by_id(container: Container, user_id: int) -> object:
+    return await container.accounts.delete_user(user_id)
+
+
+@pytest.mark.parametrize("end", [_deactivate_by_id, _delete_by_id], ids=["deactivate", "delete"])
+async def test_s27_a_login_racing_a_deactivation_or_deletion_never_leaves_a_live_session(
+    any_db_settings: Settings, monkeypatch: pytest.MonkeyPatch, end: Callable[[Container, int], Awaitable[object]]
+) -> None:
+    """The login has read the account and is verifying the password when the account is deactivated or deleted.
+    Whichever commits first, the login fails or its session is ended: never a session nobody recorded."""
+    container = await bootstrap(any_db_settings, run_periodic_sweeps=False, serves_http=True)
+    try:
+        user, _ = await container.accounts.ensure_account("race@example.com", PASSWORD, staff=False)
+        assert user.id is not None
+        verifying, go_on = asyncio.Event(), asyncio.Event()
+        verify = container.hasher.verify
+
+        async def slow_verify(password_hash: str, password: str) -> bool:
+            verifying.set()
+            await go_on.wait()
+            return await verify(password_hash, password)
+
+        monkeypatch.setattr(container.hasher, "verify", slow_verify)
+        login = asyncio.create_task(container.accounts.login("race@example.com", PASSWORD))
+        await verifying.wait()
+        ending = asyncio.create_task(end(container, user.id))
+        await asyncio.sleep(HOLD)  # the ending reaches the database (and on SQLite waits for the login's lock)
+        go_on.set()
+        session, _ = await asyncio.gather(login, ending, return_exceptions=True)
+
+        if isinstance(session, Session):
+            assert not accepted(container, session)
+            async with container.uow() as uow:
+                families = {row.family_id for row in await uow.session_revocations.newer(0, [], 100)}
+            assert session.family_id in families  # recorded for the other processes too
+        else:
+            assert isinstance(session, AuthenticationFailed), session
+    finally:
+        await container.close()
