@@ -96,7 +96,8 @@ def any_db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def container(sqlite_settings: Settings) -> AsyncIterator[Container]:
-    built = await bootstrap(sqlite_settings, run_periodic_sweeps=False)
+    """The container of a server process: it also polls for sessions other processes end (S27)."""
+    built = await bootstrap(sqlite_settings, run_periodic_sweeps=False, serves_http=True)
     yield built
     await built.close()
 

@@ -18,9 +18,10 @@ import asyncio
 import contextlib
 import copy
 import math
+import re
 import secrets
 import shutil
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from videoflix.domain.accounts.model import (
     OneTimeToken,
     RefreshTokenRecord,
     RotationOutcome,
+    SessionRevocation,
     TokenClaims,
     TokenPurpose,
     User,
@@ -42,11 +44,14 @@ from videoflix.domain.accounts.model import (
 from videoflix.domain.accounts.ports import (
     DeliveryError,
     EmailRenderer,
+    MailboxValidator,
     Mailer,
     OneTimeTokenRepository,
     Outbox,
     PasswordHasher,
     RefreshTokenStore,
+    RevokedSessions,
+    SessionRevocationLog,
     TokenCodec,
     UserRepository,
 )
@@ -120,6 +125,7 @@ class FakeState:
     users: dict[int, User] = field(default_factory=dict)
     one_time_tokens: dict[str, OneTimeToken] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshTokenRecord] = field(default_factory=dict)
+    session_revocations: dict[int, SessionRevocation] = field(default_factory=dict)
     outbox: dict[int, OutboxRow] = field(default_factory=dict)
     videos: dict[int, Video] = field(default_factory=dict)
 
@@ -165,10 +171,31 @@ class FakeUserRepository(UserRepository):
                 return replace(user)
         return None
 
-    async def activate(self, user_id: int) -> None:
+    async def lock(self, user_id: int, *, shared: bool = False) -> User | None:
+        return await self.get(user_id)  # one coroutine at a time touches the fake: nothing to lock
+
+    async def search(self, fragment: str | None, offset: int, limit: int) -> tuple[list[User], int]:
+        found = [replace(u) for _, u in sorted(self._users.items()) if not fragment or fragment in u.email]
+        return found[offset : offset + limit], len(found)
+
+    async def set_active(self, user_id: int, is_active: bool) -> None:
         if user_id in self._users:
             self._touch()
-            self._users[user_id].is_active = True
+            self._users[user_id].is_active = is_active
+
+    async def record_login(self, user_id: int, when: datetime) -> None:
+        if user_id in self._users:
+            self._touch()
+            self._users[user_id].last_login = when
+
+    async def delete(self, user_id: int) -> None:
+        """Like the SQL foreign keys: the user's one-time and refresh tokens go too."""
+        if user_id in self._users:
+            self._touch()
+            state = self._store.state
+            del state.users[user_id]
+            state.one_time_tokens = {k: t for k, t in state.one_time_tokens.items() if t.user_id != user_id}
+            state.refresh_tokens = {k: r for k, r in state.refresh_tokens.items() if r.user_id != user_id}
 
     async def set_password(self, user_id: int, password_hash: str, changed_at: datetime | None) -> None:
         if user_id in self._users:
@@ -214,6 +241,17 @@ class FakeOneTimeTokenRepository(OneTimeTokenRepository):
                 self._touch()
                 self._tokens[key] = replace(token, used_at=now)
 
+    async def has_pending(self, user_id: int, purpose: TokenPurpose, now: datetime) -> bool:
+        return any(
+            t.user_id == user_id and t.purpose is purpose and t.used_at is None and t.expires_at > now
+            for t in self._tokens.values()
+        )
+
+    async def count_issued_since(self, user_id: int, purpose: TokenPurpose, since: datetime) -> int:
+        return sum(
+            t.user_id == user_id and t.purpose is purpose and t.created_at > since for t in self._tokens.values()
+        )
+
 
 class FakeRefreshTokenStore(RefreshTokenStore):
     """Mirrors ``SqlRefreshTokenStore``: the check-and-revoke in ``rotate`` never yields, so it is atomic."""
@@ -243,17 +281,51 @@ class FakeRefreshTokenStore(RefreshTokenStore):
             return RotationOutcome.REUSED
         return RotationOutcome.UNKNOWN
 
-    async def revoke_family(self, family_id: str, now: datetime) -> None:
-        for jti, record in list(self._records.items()):
-            if record.family_id == family_id and record.revoked_at is None:
-                self._touch()
-                self._records[jti] = replace(record, revoked_at=now)
+    async def revoke_family(self, family_id: str, now: datetime) -> bool:
+        return bool(self._revoke(lambda record: record.family_id == family_id, now))
 
-    async def revoke_all_for_user(self, user_id: int, now: datetime) -> None:
+    async def revoke_all_for_user(self, user_id: int, now: datetime) -> set[str]:
+        return self._revoke(lambda record: record.user_id == user_id, now)
+
+    def _revoke(self, chosen: Callable[[RefreshTokenRecord], bool], now: datetime) -> set[str]:
+        """Revoke every unrevoked chosen record; the families of those that had not expired yet."""
+        alive: set[str] = set()
         for jti, record in list(self._records.items()):
-            if record.user_id == user_id and record.revoked_at is None:
+            if chosen(record) and record.revoked_at is None:
                 self._touch()
                 self._records[jti] = replace(record, revoked_at=now)
+                if record.expires_at > now:
+                    alive.add(record.family_id)
+        return alive
+
+
+class FakeSessionRevocationLog(SessionRevocationLog):
+    """Mirrors ``SqlSessionRevocationLog``: ids from a sequence, never handed out twice."""
+
+    def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
+        self._store = store
+        self._touch = touch  # called before every write: it lets the unit of work undo the write
+
+    @property
+    def _rows(self) -> dict[int, SessionRevocation]:
+        return self._store.state.session_revocations
+
+    async def add(self, family_ids: Collection[str], revoked_at: datetime, expires_at: datetime) -> None:
+        for family in family_ids:
+            self._touch()
+            row_id = self._store.next_id("session_revocations")
+            self._rows[row_id] = SessionRevocation(id=row_id, family_id=family, expires_at=expires_at)
+
+    async def newer(self, after_id: int, also: Collection[int], limit: int) -> list[SessionRevocation]:
+        wanted = set(also)
+        return [row for key, row in sorted(self._rows.items()) if key > after_id or key in wanted][:limit]
+
+    async def delete_expired(self, now: datetime) -> int:
+        expired = [key for key, row in self._rows.items() if row.expires_at <= now]
+        for key in expired:
+            self._touch()
+            del self._rows[key]
+        return len(expired)
 
 
 class FakeOutbox(Outbox):
@@ -414,6 +486,7 @@ class FakeUnitOfWork:
         self.users: UserRepository = FakeUserRepository(store, self._touch)
         self.one_time_tokens: OneTimeTokenRepository = FakeOneTimeTokenRepository(store, self._touch)
         self.refresh_tokens: RefreshTokenStore = FakeRefreshTokenStore(store, self._touch)
+        self.session_revocations: SessionRevocationLog = FakeSessionRevocationLog(store, self._touch)
         self.outbox: Outbox = FakeOutbox(store, self._touch)
         self.videos: VideoRepository = FakeVideoRepository(store, self._touch)
         self.catalog: CatalogReader = FakeCatalogReader(store)
@@ -542,8 +615,8 @@ class FakeTokenCodec(TokenCodec):
         self._claims: dict[str, TokenClaims] = {}
         self._kinds: dict[str, str] = {}
 
-    def issue_access(self, user_id: int, now: datetime) -> IssuedToken:
-        return self._issue("access", user_id, now + self._access_ttl, None)
+    def issue_access(self, user_id: int, family_id: str, now: datetime) -> IssuedToken:
+        return self._issue("access", user_id, now + self._access_ttl, family_id)
 
     def issue_refresh(self, user_id: int, family_id: str, now: datetime) -> IssuedToken:
         return self._issue("refresh", user_id, now + self._refresh_ttl, family_id)
@@ -554,7 +627,7 @@ class FakeTokenCodec(TokenCodec):
     def decode_refresh(self, token: str) -> TokenClaims:
         return self._decode(token, "refresh")
 
-    def _issue(self, kind: str, user_id: int, expires_at: datetime, family_id: str | None) -> IssuedToken:
+    def _issue(self, kind: str, user_id: int, expires_at: datetime, family_id: str) -> IssuedToken:
         jti = secrets.token_hex(16)
         token = f"fake-{kind}-{jti}"
         self._claims[token] = TokenClaims(user_id=user_id, jti=jti, expires_at=expires_at, family_id=family_id)
@@ -566,6 +639,37 @@ class FakeTokenCodec(TokenCodec):
         if claims is None or self._kinds[token] != kind or claims.expires_at <= self._clock.now():
             raise AuthenticationFailed("Invalid token.")
         return claims
+
+
+class FakeRevokedSessions(RevokedSessions):
+    """The set of ended sessions, without a poller: what this process itself ended."""
+
+    def __init__(self) -> None:
+        self.revoked: dict[str, datetime] = {}
+
+    def is_revoked(self, family_id: str) -> bool:
+        return family_id in self.revoked
+
+    def add(self, family_ids: Collection[str], expires_at: datetime) -> None:
+        for family in family_ids:
+            self.revoked[family] = max(expires_at, self.revoked.get(family, expires_at))
+
+
+class FakeMailboxValidator(MailboxValidator):
+    """A plain stand-in for email-validator: ASCII ``local@domain.tld``, no list, group or angle bracket; the
+    domain lower-cased. Records every address it was asked about."""
+
+    _MAILBOX = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def normalize(self, address: str) -> str | None:
+        self.asked.append(address)
+        if not self._MAILBOX.fullmatch(address) or ".." in address or address.startswith("."):
+            return None
+        local, _, domain = address.partition("@")
+        return f"{local}@{domain.lower()}"
 
 
 # --------------------------------------------------------------------------------------------- email

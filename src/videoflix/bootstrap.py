@@ -17,12 +17,14 @@ from videoflix.adapters.db.engine import create_engine, create_session_factory, 
 from videoflix.adapters.db.uow import SqlUnitOfWork
 from videoflix.adapters.ffmpeg.binaries import ffmpeg_answers
 from videoflix.adapters.queue.inprocess import InProcessJobQueue
+from videoflix.adapters.security.mailboxes import StrictMailboxValidator
 from videoflix.adapters.security.passwords import Argon2PasswordHasher
 from videoflix.adapters.security.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from videoflix.adapters.security.revocations import PolledRevokedSessions
 from videoflix.adapters.security.tokens import JwtTokenCodec
 from videoflix.adapters.storage.filesystem import FilesystemMediaStore
 from videoflix.domain.accounts.delivery import EmailDelivery
-from videoflix.domain.accounts.ports import Mailer, TokenCodec
+from videoflix.domain.accounts.ports import Mailer, RevokedSessions, TokenCodec
 from videoflix.domain.accounts.service import AccountPolicy, AccountService
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.jobs import Job
@@ -56,6 +58,7 @@ class Container:
     uow: Any
     hasher: Argon2PasswordHasher
     tokens: TokenCodec
+    revoked_sessions: RevokedSessions
     store: MediaStore
     transcoder: Transcoder
     mailer: Mailer
@@ -70,8 +73,13 @@ class Container:
     _closers: list[Any] = field(default_factory=list)
 
     async def sweep(self) -> dict[str, int]:
-        """Re-ring lost work: undelivered emails and videos whose transcode never ran or whose worker died."""
-        return {"emails": await self.email_delivery.sweep(), "videos": await self.media.sweep()}
+        """Re-ring lost work: undelivered emails and videos whose transcode never ran or whose worker died. And
+        forget session revocations whose access tokens have all expired."""
+        return {
+            "emails": await self.email_delivery.sweep(),
+            "videos": await self.media.sweep(),
+            "revocations_forgotten": await self.accounts.forget_expired_revocations(),
+        }
 
     def job_handlers(self) -> dict[Job, JobHandler]:
         """The handler of every job, for both queues: each is a thin call into a domain service."""
@@ -150,8 +158,12 @@ async def bootstrap(
     queue: JobQueue | None = None,
     clock: Clock | None = None,
     run_periodic_sweeps: bool = True,
+    serves_http: bool = False,
 ) -> Container:
-    """Wire the process. With ``REDIS_URL`` jobs go to SAQ (run ``videoflix worker``); otherwise they run here."""
+    """Wire the process. With ``REDIS_URL`` jobs go to SAQ (run ``videoflix worker``); otherwise they run here.
+
+    A process that ``serves_http`` learns the sessions other processes end by polling the database (S27), from
+    now until ``close()``."""
     from videoflix.adapters.mail.templates import TemplateEmailRenderer
 
     if not settings.secret_key:  # never sign with an empty key
@@ -183,11 +195,11 @@ async def bootstrap(
         closers.append(inprocess.close)
 
     hasher = Argon2PasswordHasher(max_workers=settings.password_hash_workers)
+    access_ttl = timedelta(minutes=settings.access_token_minutes)
     tokens = JwtTokenCodec(
-        settings.secret_key,
-        access_ttl=timedelta(minutes=settings.access_token_minutes),
-        refresh_ttl=timedelta(days=settings.refresh_token_days),
+        settings.secret_key, access_ttl=access_ttl, refresh_ttl=timedelta(days=settings.refresh_token_days)
     )
+    revoked_sessions = PolledRevokedSessions(uow, clock)
     renderer = TemplateEmailRenderer(
         operator_name=settings.operator_name,
         operator_address=settings.operator_address,
@@ -208,7 +220,11 @@ async def bootstrap(
             frontend_url=settings.frontend_url,
             activation_ttl=timedelta(hours=settings.activation_token_hours),
             reset_ttl=timedelta(hours=settings.reset_token_hours),
+            access_ttl=access_ttl,
+            reset_emails_per_hour=settings.password_reset_emails_per_hour,
         ),
+        mailboxes=StrictMailboxValidator(),
+        revoked=revoked_sessions,
     )
     delivery = EmailDelivery(uow, mailer, queue, clock)
     catalog = CatalogService(uow, clock)
@@ -219,6 +235,7 @@ async def bootstrap(
         uow=uow,
         hasher=hasher,
         tokens=tokens,
+        revoked_sessions=revoked_sessions,
         store=store,
         transcoder=transcoder,
         mailer=mailer,
@@ -232,6 +249,9 @@ async def bootstrap(
         redis=redis,
         _closers=closers,
     )
+    if serves_http:
+        await revoked_sessions.start()
+        closers.append(revoked_sessions.stop)
     if inprocess is not None:
         inprocess.register(container.job_handlers())
         if run_periodic_sweeps:

@@ -240,6 +240,7 @@ class Settings:
     trusted_proxies: list[str] = setting("TRUSTED_PROXIES", parse=comma_list, factory=list)
     login_rate_limit: int = setting("LOGIN_RATE_LIMIT", 10, positive)
     email_rate_limit: int = setting("EMAIL_RATE_LIMIT", 5, positive)
+    password_reset_emails_per_hour: int = setting("PASSWORD_RESET_EMAILS_PER_HOUR", 3, positive)
     rate_limit_window_seconds: int = setting("RATE_LIMIT_WINDOW_SECONDS", 60, positive)
     max_json_body_bytes: int = setting("MAX_JSON_BODY_BYTES", 64 * 1024, positive)
     max_upload_bytes: int = setting("MAX_UPLOAD_BYTES", 4 * 1024**3, positive)

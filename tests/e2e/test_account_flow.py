@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -41,6 +42,7 @@ def stack(request, tmp_path: Path) -> Iterator[tuple[Server, SmtpSink]]:
         EMAIL_PORT=str(sink.port),
         EMAIL_USE_TLS="false",
         DEFAULT_FROM_EMAIL="Videoflix <noreply@videoflix.test>",
+        EMAIL_RATE_LIMIT="1000",  # the per-minute limits (S15) are tested elsewhere; here every request counts
     )
     worker = None
     if request.param == "production":
@@ -71,7 +73,9 @@ def test_register_activate_login_refresh_logout_reset_over_http(stack):
         [activation] = sink.wait_for(1, timeout=30)
         assert activation["To"] == email
         uid, token = link_in(activation, "activate.html")
-        assert token == registered.json()["token"]
+        receipt = registered.json()["token"]
+        assert receipt != token
+        assert client.get(f"/api/activate/{uid}/{receipt}/").status_code == 400  # S26: only the email activates
         assert client.get(f"/api/activate/{uid}/{token}/").json() == {"message": "Account successfully activated."}
 
         login = client.post("/api/login/", json={"email": email, "password": PASSWORD})
@@ -100,3 +104,27 @@ def test_register_activate_login_refresh_logout_reset_over_http(stack):
         assert client.post("/api/login/", json={"email": email, "password": PASSWORD}).status_code == 401
         assert client.post("/api/login/", json={"email": email, "password": NEW_PASSWORD}).status_code == 200
     assert len(sink.messages) == 2  # one activation, one reset: nothing sent twice
+
+
+def test_s28_addresses_that_name_other_recipients_and_reset_floods_send_nothing(stack):
+    """The attacks of the review, through the real server and SMTP: no address list, group or angle bracket reaches
+    a To: header, and five reset requests in a row send one email."""
+    server, sink = stack
+    with httpx.Client(base_url=server.url, headers={"Origin": TEST_ORIGIN}, timeout=10) as client:
+        for address in ("x,victim@example.com", "grp:victim@example.com", "a<b>@example.com"):
+            body = {"email": address, "password": PASSWORD, "confirmed_password": PASSWORD}
+            assert client.post("/api/register/", json=body).status_code == 400
+            assert client.post("/api/password_reset/", json={"email": address}).status_code == 400
+            assert client.post("/api/login/", json={"email": address, "password": PASSWORD}).status_code == 401
+
+        email = "flood@example.com"
+        body = {"email": email, "password": PASSWORD, "confirmed_password": PASSWORD}
+        assert client.post("/api/register/", json=body).status_code == 201
+        [activation] = sink.wait_for(1, timeout=30)
+        uid, token = link_in(activation, "activate.html")
+        assert client.get(f"/api/activate/{uid}/{token}/").status_code == 200
+        answers = {client.post("/api/password_reset/", json={"email": email}).status_code for _ in range(5)}
+        assert answers == {200}
+        sink.wait_for(2, timeout=30)
+        time.sleep(1)  # a second reset email, if one were sent, would have arrived by now
+    assert [message["To"] for message in sink.messages] == [email, email]

@@ -25,7 +25,14 @@ CONTRACT = [
 ]
 PROTECTED = ("/api/video", "/api/admin")
 # Unsafe operations that take no body: the cookie is their input.
-BODILESS = {"/api/logout", "/api/token/refresh", "/api/admin/videos/{video_id}/transcode"}
+BODILESS = {
+    "/api/logout",
+    "/api/token/refresh",
+    "/api/admin/videos/{video_id}/transcode",
+    "/api/admin/users/{user_id}/deactivate",
+    "/api/admin/users/{user_id}/activate",
+    "/api/admin/users/{user_id}/sign-out",
+}
 
 
 class Assets(HTMLParser):

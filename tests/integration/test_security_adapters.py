@@ -178,10 +178,10 @@ def b64json(value: Any) -> str:
 
 
 def test_s7_valid_tokens_decode_to_their_claims(codec: JwtTokenCodec) -> None:
-    access = codec.issue_access(42, now())
+    access = codec.issue_access(42, "family-1", now())
     refresh = codec.issue_refresh(42, "family-1", now())
     claims = codec.decode_access(access.token)
-    assert (claims.user_id, claims.jti) == (42, access.jti)
+    assert (claims.user_id, claims.jti, claims.family_id) == (42, access.jti, "family-1")
     assert abs(claims.expires_at - access.expires_at) < timedelta(seconds=1)
     refreshed = codec.decode_refresh(refresh.token)
     assert (refreshed.user_id, refreshed.family_id) == (42, "family-1")
@@ -190,7 +190,7 @@ def test_s7_valid_tokens_decode_to_their_claims(codec: JwtTokenCodec) -> None:
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # forging with our key on purpose
 def test_s7_alg_none_and_other_algorithms_are_refused(codec: JwtTokenCodec) -> None:
-    good = codec.issue_access(1, now()).token
+    good = codec.issue_access(1, "fam", now()).token
     payload = claims_of(good)
     _header, body, signature = good.split(".")
     forged = [
@@ -207,10 +207,10 @@ def test_s7_alg_none_and_other_algorithms_are_refused(codec: JwtTokenCodec) -> N
             codec.decode_access(token)
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "sub", "jti", "type", "iss"])
+@pytest.mark.parametrize("claim", ["exp", "iat", "sub", "jti", "type", "iss", "fam"])
 def test_s7_a_token_missing_a_required_claim_is_refused(codec: JwtTokenCodec, claim: str) -> None:
     for token, decode in (
-        (codec.issue_access(1, now()).token, codec.decode_access),
+        (codec.issue_access(1, "fam", now()).token, codec.decode_access),
         (codec.issue_refresh(1, "fam", now()).token, codec.decode_refresh),
     ):
         payload = claims_of(token)
@@ -221,19 +221,19 @@ def test_s7_a_token_missing_a_required_claim_is_refused(codec: JwtTokenCodec, cl
 
 def test_s7_expired_tokens_are_refused(codec: JwtTokenCodec) -> None:
     with pytest.raises(AuthenticationFailed):
-        codec.decode_access(codec.issue_access(1, now() - timedelta(minutes=31)).token)
+        codec.decode_access(codec.issue_access(1, "fam", now() - timedelta(minutes=31)).token)
     with pytest.raises(AuthenticationFailed):
         codec.decode_refresh(codec.issue_refresh(1, "fam", now() - timedelta(days=7, seconds=1)).token)
-    codec.decode_access(codec.issue_access(1, now() - timedelta(minutes=29)).token)  # still valid
+    codec.decode_access(codec.issue_access(1, "fam", now() - timedelta(minutes=29)).token)  # still valid
 
 
 def test_s7_access_and_refresh_tokens_are_not_interchangeable(codec: JwtTokenCodec) -> None:
     with pytest.raises(AuthenticationFailed):
         codec.decode_access(codec.issue_refresh(1, "fam", now()).token)
     with pytest.raises(AuthenticationFailed):
-        codec.decode_refresh(codec.issue_access(1, now()).token)
+        codec.decode_refresh(codec.issue_access(1, "fam", now()).token)
     # A forged access token with a family still is not a refresh token.
-    payload = {**claims_of(codec.issue_access(1, now()).token), "fam": "fam"}
+    payload = claims_of(codec.issue_access(1, "fam", now()).token)
     with pytest.raises(AuthenticationFailed):
         codec.decode_refresh(jwt.encode(payload, KEY, algorithm="HS256"))
 
@@ -241,16 +241,16 @@ def test_s7_access_and_refresh_tokens_are_not_interchangeable(codec: JwtTokenCod
 def test_s7_tokens_signed_with_another_key_or_issuer_are_refused(codec: JwtTokenCodec) -> None:
     foreign = JwtTokenCodec(OTHER_KEY, access_ttl=timedelta(minutes=30), refresh_ttl=timedelta(days=7))
     with pytest.raises(AuthenticationFailed):
-        codec.decode_access(foreign.issue_access(1, now()).token)
+        codec.decode_access(foreign.issue_access(1, "fam", now()).token)
     with pytest.raises(AuthenticationFailed):
         codec.decode_refresh(foreign.issue_refresh(1, "fam", now()).token)
     other_issuer = JwtTokenCodec(KEY, timedelta(minutes=30), timedelta(days=7), issuer="someone-else")
     with pytest.raises(AuthenticationFailed):
-        codec.decode_access(other_issuer.issue_access(1, now()).token)
+        codec.decode_access(other_issuer.issue_access(1, "fam", now()).token)
 
 
 def _garbage(codec: JwtTokenCodec) -> list[str]:
-    good = codec.issue_access(1, now()).token
+    good = codec.issue_access(1, "fam", now()).token
     header, body, signature = good.split(".")
     hs256 = b64json({"alg": "HS256", "typ": "JWT"})
     return [
@@ -322,7 +322,7 @@ def test_s7_garbage_of_every_shape_is_refused_with_authentication_failed(codec: 
 )
 def test_s7_correctly_signed_tokens_with_odd_claims_are_refused(codec: JwtTokenCodec, changes: dict[str, Any]) -> None:
     for token, decode in (
-        (codec.issue_access(1, now()).token, codec.decode_access),
+        (codec.issue_access(1, "fam", now()).token, codec.decode_access),
         (codec.issue_refresh(1, "fam", now()).token, codec.decode_refresh),
     ):
         payload = {**claims_of(token), **changes}
@@ -332,12 +332,18 @@ def test_s7_correctly_signed_tokens_with_odd_claims_are_refused(codec: JwtTokenC
             decode(jwt.encode(payload, KEY, algorithm="HS256"))
 
 
-def test_s7_refresh_token_without_a_family_is_refused(codec: JwtTokenCodec) -> None:
-    payload = claims_of(codec.issue_refresh(1, "fam", now()).token)
-    for family in (None, 5, ["fam"]):
+@pytest.mark.parametrize("kind", ["access", "refresh"])
+def test_s7_s27_a_token_without_a_session_is_refused(codec: JwtTokenCodec, kind: str) -> None:
+    """Every token carries its session (the refresh-token family), access tokens too: ending the session must be
+    able to refuse them (S27)."""
+    issue, decode = (
+        (codec.issue_access, codec.decode_access) if kind == "access" else (codec.issue_refresh, codec.decode_refresh)
+    )
+    payload = claims_of(issue(1, "fam", now()).token)
+    for family in (None, 5, ["fam"], "", "f" * 65):
         forged = {**payload, "fam": family} if family is not None else {k: v for k, v in payload.items() if k != "fam"}
         with pytest.raises(AuthenticationFailed):
-            codec.decode_refresh(jwt.encode(forged, KEY, algorithm="HS256"))
+            decode(jwt.encode(forged, KEY, algorithm="HS256"))
 
 
 # -- S15: rate limits ------------------------------------------------------------------------------------------

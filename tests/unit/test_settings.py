@@ -63,6 +63,7 @@ def test_the_defaults_are_the_documented_ones(tmp_path):
     assert (settings.activation_token_hours, settings.reset_token_hours) == (24, 1)
     assert settings.cookie_secure is True
     assert (settings.login_rate_limit, settings.email_rate_limit, settings.rate_limit_window_seconds) == (10, 5, 60)
+    assert settings.password_reset_emails_per_hour == 3
     assert (settings.max_json_body_bytes, settings.max_upload_bytes) == (65536, 4 * 1024**3)
     assert (settings.log_format, settings.log_level) == ("console", "INFO")
     assert (settings.password_hash_workers, settings.sweep_interval_seconds) == (1, 60)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from videoflix.adapters.db.engine import affected_rows
-from videoflix.adapters.db.models import OneTimeTokenModel, OutboxEmailModel, RefreshTokenModel, UserModel
+from videoflix.adapters.db.engine import READ_ONLY, affected_rows
+from videoflix.adapters.db.models import (
+    OneTimeTokenModel,
+    OutboxEmailModel,
+    RefreshTokenModel,
+    SessionRevocationModel,
+    UserModel,
+)
 from videoflix.domain.accounts.model import (
     GENERIC_INPUT_ERROR,
     ClaimedEmail,
@@ -18,6 +25,7 @@ from videoflix.domain.accounts.model import (
     OneTimeToken,
     RefreshTokenRecord,
     RotationOutcome,
+    SessionRevocation,
     TokenPurpose,
     User,
 )
@@ -34,7 +42,14 @@ def _user(row: UserModel) -> User:
         is_active=row.is_active,
         is_staff=row.is_staff,
         password_changed_at=row.password_changed_at,
+        last_login=row.last_login,
     )
+
+
+def _like_fragment(fragment: str) -> str:
+    """A LIKE pattern matching ``fragment`` literally anywhere (``%`` and ``_`` in it are not wildcards)."""
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class SqlUserRepository:
@@ -65,8 +80,27 @@ class SqlUserRepository:
         row = await self._session.scalar(select(UserModel).where(UserModel.email == email))
         return _user(row) if row else None
 
-    async def activate(self, user_id: int) -> None:
-        await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(is_active=True))
+    async def lock(self, user_id: int, *, shared: bool = False) -> User | None:
+        # FOR UPDATE / FOR SHARE on Postgres; SQLite has no row locks and needs none: its transactions take the
+        # write lock when they begin (BEGIN IMMEDIATE, see engine.py), so they run one after the other.
+        row = await self._session.scalar(
+            select(UserModel)
+            .where(UserModel.id == user_id)
+            .with_for_update(read=shared)
+            .execution_options(populate_existing=True)
+        )
+        return _user(row) if row else None
+
+    async def search(self, fragment: str | None, offset: int, limit: int) -> tuple[list[User], int]:
+        query = select(UserModel)
+        if fragment:
+            query = query.where(UserModel.email.like(_like_fragment(fragment), escape="\\"))
+        total = await self._session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = await self._session.scalars(query.order_by(UserModel.id).offset(offset).limit(limit))
+        return [_user(row) for row in rows], total or 0
+
+    async def set_active(self, user_id: int, is_active: bool) -> None:
+        await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(is_active=is_active))
 
     async def set_password(self, user_id: int, password_hash: str, changed_at: datetime | None) -> None:
         await self._session.execute(
@@ -77,6 +111,13 @@ class SqlUserRepository:
 
     async def set_staff(self, user_id: int, is_staff: bool) -> None:
         await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(is_staff=is_staff))
+
+    async def record_login(self, user_id: int, when: datetime) -> None:
+        await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(last_login=when))
+
+    async def delete(self, user_id: int) -> None:
+        # The foreign keys cascade: its one-time and refresh tokens go too (SQLite: PRAGMA foreign_keys, engine.py).
+        await self._session.execute(delete(UserModel).where(UserModel.id == user_id))
 
 
 class SqlOneTimeTokenRepository:
@@ -89,6 +130,7 @@ class SqlOneTimeTokenRepository:
                 token_hash=token.token_hash,
                 user_id=token.user_id,
                 purpose=token.purpose.value,
+                created_at=token.created_at,
                 expires_at=token.expires_at,
                 used_at=token.used_at,
             )
@@ -103,6 +145,7 @@ class SqlOneTimeTokenRepository:
             token_hash=row.token_hash,
             user_id=row.user_id,
             purpose=TokenPurpose(row.purpose),
+            created_at=row.created_at,
             expires_at=row.expires_at,
             used_at=row.used_at,
         )
@@ -129,6 +172,29 @@ class SqlOneTimeTokenRepository:
             )
             .values(used_at=now)
         )
+
+    async def has_pending(self, user_id: int, purpose: TokenPurpose, now: datetime) -> bool:
+        found = await self._session.scalar(
+            select(OneTimeTokenModel.token_hash)
+            .where(
+                OneTimeTokenModel.user_id == user_id,
+                OneTimeTokenModel.purpose == purpose.value,
+                OneTimeTokenModel.used_at.is_(None),
+                OneTimeTokenModel.expires_at > now,
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    async def count_issued_since(self, user_id: int, purpose: TokenPurpose, since: datetime) -> int:
+        count = await self._session.scalar(
+            select(func.count()).where(
+                OneTimeTokenModel.user_id == user_id,
+                OneTimeTokenModel.purpose == purpose.value,
+                OneTimeTokenModel.created_at > since,
+            )
+        )
+        return count or 0
 
 
 class SqlRefreshTokenStore:
@@ -168,19 +234,55 @@ class SqlRefreshTokenStore:
             return RotationOutcome.REUSED
         return RotationOutcome.UNKNOWN
 
-    async def revoke_family(self, family_id: str, now: datetime) -> None:
-        await self._session.execute(
+    async def revoke_family(self, family_id: str, now: datetime) -> bool:
+        result = await self._session.execute(
             update(RefreshTokenModel)
             .where(RefreshTokenModel.family_id == family_id, RefreshTokenModel.revoked_at.is_(None))
             .values(revoked_at=now)
+            .returning(RefreshTokenModel.expires_at)
         )
+        return any(expires_at > now for expires_at in result.scalars())
 
-    async def revoke_all_for_user(self, user_id: int, now: datetime) -> None:
-        await self._session.execute(
+    async def revoke_all_for_user(self, user_id: int, now: datetime) -> set[str]:
+        # RETURNING names exactly the rows this statement revoked, so a session that started just before cannot
+        # slip between a SELECT and the UPDATE unrecorded.
+        result = await self._session.execute(
             update(RefreshTokenModel)
             .where(RefreshTokenModel.user_id == user_id, RefreshTokenModel.revoked_at.is_(None))
             .values(revoked_at=now)
+            .returning(RefreshTokenModel.family_id, RefreshTokenModel.expires_at)
         )
+        return {family_id for family_id, expires_at in result.all() if expires_at > now}
+
+
+class SqlSessionRevocationLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, family_ids: Collection[str], revoked_at: datetime, expires_at: datetime) -> None:
+        await self._session.execute(
+            insert(SessionRevocationModel),
+            [{"family_id": family, "revoked_at": revoked_at, "expires_at": expires_at} for family in family_ids],
+        )
+
+    async def newer(self, after_id: int, also: Collection[int], limit: int) -> list[SessionRevocation]:
+        await self._session.connection(execution_options={READ_ONLY: True})  # the poller's transaction only reads
+        condition = SessionRevocationModel.id > after_id
+        if also:
+            condition = or_(condition, SessionRevocationModel.id.in_(list(also)))
+        rows = await self._session.execute(
+            select(SessionRevocationModel.id, SessionRevocationModel.family_id, SessionRevocationModel.expires_at)
+            .where(condition)
+            .order_by(SessionRevocationModel.id)
+            .limit(limit)
+        )
+        return [SessionRevocation(id=row_id, family_id=family, expires_at=expires) for row_id, family, expires in rows]
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self._session.execute(
+            delete(SessionRevocationModel).where(SessionRevocationModel.expires_at <= now)
+        )
+        return affected_rows(result)
 
 
 class SqlOutbox:

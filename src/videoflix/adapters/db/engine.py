@@ -7,6 +7,9 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+# An execution option for transactions that only read: on SQLite they begin without taking the write lock.
+READ_ONLY = "videoflix_read_only"
+
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine that survives dropped connections (pre-ping) and, on SQLite, concurrent writers."""
@@ -38,7 +41,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader marked READ_ONLY (the session-revocation poller, twice a second in every process) waits for
+        # no writer and holds none up.
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -20,6 +20,7 @@ class UserModel(BigIntBase):
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    last_login: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
 
 class OneTimeTokenModel(DefaultBase):
@@ -28,6 +29,7 @@ class OneTimeTokenModel(DefaultBase):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
@@ -41,6 +43,19 @@ class RefreshTokenModel(DefaultBase):
     issued_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+
+
+class SessionRevocationModel(BigIntBase):
+    """Sessions ended before their time, read by every server process (S27). No foreign key: the revocation of a
+    deleted user's sessions must outlive the user."""
+
+    __tablename__ = "session_revocations"
+    # sqlite_autoincrement: SQLite would hand the id of a purged row to the next one, and pollers read by id.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    family_id: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
 
 
 class OutboxEmailModel(BigIntBase):

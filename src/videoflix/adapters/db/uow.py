@@ -10,10 +10,17 @@ from videoflix.adapters.db.accounts import (
     SqlOneTimeTokenRepository,
     SqlOutbox,
     SqlRefreshTokenStore,
+    SqlSessionRevocationLog,
     SqlUserRepository,
 )
 from videoflix.adapters.db.videos import SqlCatalogReader, SqlVideoRepository
-from videoflix.domain.accounts.ports import OneTimeTokenRepository, Outbox, RefreshTokenStore, UserRepository
+from videoflix.domain.accounts.ports import (
+    OneTimeTokenRepository,
+    Outbox,
+    RefreshTokenStore,
+    SessionRevocationLog,
+    UserRepository,
+)
 from videoflix.domain.catalog.ports import CatalogReader
 from videoflix.domain.media.ports import VideoRepository
 
@@ -28,6 +35,7 @@ class SqlUnitOfWork:
     users: UserRepository
     one_time_tokens: OneTimeTokenRepository
     refresh_tokens: RefreshTokenStore
+    session_revocations: SessionRevocationLog
     outbox: Outbox
     videos: VideoRepository
     catalog: CatalogReader
@@ -40,6 +48,7 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(self.session)
         self.one_time_tokens = SqlOneTimeTokenRepository(self.session)
         self.refresh_tokens = SqlRefreshTokenStore(self.session)
+        self.session_revocations = SqlSessionRevocationLog(self.session)
         self.outbox = SqlOutbox(self.session)
         self.videos = SqlVideoRepository(self.session)
         self.catalog = SqlCatalogReader(self.session)

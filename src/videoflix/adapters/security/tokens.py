@@ -1,4 +1,7 @@
-"""JWT access and refresh tokens (PyJWT, HS256 pinned, every claim required)."""
+"""JWT access and refresh tokens (PyJWT, HS256 pinned, every claim required).
+
+Both kinds carry their session, the refresh-token family, in ``fam``: ending a session refuses its access tokens too
+(S27)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from videoflix.domain.errors import AuthenticationFailed
 ALGORITHM = "HS256"
 ACCESS = "access"
 REFRESH = "refresh"
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "type"]
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "type", "fam"]
+MAX_FAMILY_LENGTH = 64  # the refresh_tokens.family_id column
 VERIFIED_CACHE_SIZE = 10_000
 
 
@@ -26,11 +30,11 @@ class JwtTokenCodec:
         self._issuer = issuer
         self._verified: dict[str, TokenClaims] = {}
 
-    def issue_access(self, user_id: int, now: datetime) -> IssuedToken:
-        return self._issue(user_id, ACCESS, now, self._access_ttl, {})
+    def issue_access(self, user_id: int, family_id: str, now: datetime) -> IssuedToken:
+        return self._issue(user_id, ACCESS, now, self._access_ttl, family_id)
 
     def issue_refresh(self, user_id: int, family_id: str, now: datetime) -> IssuedToken:
-        return self._issue(user_id, REFRESH, now, self._refresh_ttl, {"fam": family_id})
+        return self._issue(user_id, REFRESH, now, self._refresh_ttl, family_id)
 
     def decode_access(self, token: str) -> TokenClaims:
         """Verified once per process: every playlist and segment request of a viewer carries the same token,
@@ -49,7 +53,7 @@ class JwtTokenCodec:
     def decode_refresh(self, token: str) -> TokenClaims:
         return self._decode(token, REFRESH)
 
-    def _issue(self, user_id: int, kind: str, now: datetime, ttl: timedelta, extra: dict) -> IssuedToken:  # type: ignore[type-arg]
+    def _issue(self, user_id: int, kind: str, now: datetime, ttl: timedelta, family_id: str) -> IssuedToken:
         jti = secrets.token_hex(16)
         expires_at = now + ttl
         payload = {
@@ -59,7 +63,7 @@ class JwtTokenCodec:
             "iat": int(now.timestamp()),
             "exp": int(expires_at.timestamp()),
             "iss": self._issuer,
-            **extra,
+            "fam": family_id,
         }
         return IssuedToken(token=jwt.encode(payload, self._key, algorithm=ALGORITHM), jti=jti, expires_at=expires_at)
 
@@ -87,7 +91,7 @@ class JwtTokenCodec:
         ):
             raise AuthenticationFailed("Invalid token.")
         family = payload.get("fam")
-        if expected_type == REFRESH and not isinstance(family, str):
+        if not isinstance(family, str) or not 0 < len(family) <= MAX_FAMILY_LENGTH:
             raise AuthenticationFailed("Invalid token.")
         try:
             expires_at = datetime.fromtimestamp(payload["exp"]).astimezone()

@@ -1,28 +1,17 @@
-"""Account entities and the small pure rules about them (email syntax, password policy, uid encoding)."""
+"""Account entities and the small pure rules about them (uid encoding, token hashes)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from importlib import resources
 
 from videoflix.domain.errors import InvalidInput
 
 GENERIC_INPUT_ERROR = "Please check your input and try again."
-
-# Deliberately simple: one "@", no whitespace or control characters, a dot in the domain. Deliverability is
-# proven by the activation email, not by syntax rules.
-_EMAIL_RE = re.compile(
-    r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
-
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 256
 
 
 class TokenPurpose(StrEnum):
@@ -39,6 +28,7 @@ class User:
     is_staff: bool = False
     id: int | None = None
     password_changed_at: datetime | None = None
+    last_login: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +38,7 @@ class OneTimeToken:
     token_hash: str
     user_id: int
     purpose: TokenPurpose
+    created_at: datetime
     expires_at: datetime
     used_at: datetime | None = None
 
@@ -73,10 +64,32 @@ class IssuedToken:
 
 @dataclass(frozen=True)
 class TokenClaims:
+    """A verified token. ``family_id`` is its session: the refresh-token family it was issued in (both kinds)."""
+
     user_id: int
     jti: str
     expires_at: datetime
-    family_id: str | None = None
+    family_id: str
+
+
+@dataclass(frozen=True)
+class SessionRevocation:
+    """A session (a refresh-token family) ended before its time. Its access tokens are refused until
+    ``expires_at``, when the last of them has expired anyway (S27)."""
+
+    id: int
+    family_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of a user search: ``total`` matches in all."""
+
+    users: list[User]
+    total: int
+    page: int
+    page_size: int
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,16 @@ class DuplicateEmail(InvalidInput):
     """The email is taken. Shown to clients as the same generic 400 as any other bad input."""
 
 
+class PasswordRefused(InvalidInput):
+    """A new password breaks the password rules. ``field`` names the input that holds it, ``problems`` says, in
+    words for the person typing it, every rule it breaks (S28)."""
+
+    def __init__(self, field: str, problems: list[str]) -> None:
+        super().__init__(" ".join(problems))
+        self.field = field
+        self.problems = problems
+
+
 class AccountChange(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
@@ -111,37 +134,19 @@ class DeliveryOutcome(StrEnum):
     SKIPPED = "skipped"  # sent already, failed already, or someone else is sending it
 
 
+class ResetRequestOutcome(StrEnum):
+    """What a password-reset request did. The client is told the same in every case (no enumeration)."""
+
+    QUEUED = "queued"  # a reset email is on its way
+    NO_ACCOUNT = "no_account"  # no active account has this address
+    LINK_PENDING = "link_pending"  # an unused, unexpired link was sent already (S28)
+    HOURLY_CAP = "hourly_cap"  # the account had its reset emails for this hour (S28)
+
+
 class RotationOutcome(StrEnum):
     ROTATED = "rotated"
     REUSED = "reused"  # the token was already rotated or revoked: a replay
     UNKNOWN = "unknown"  # never issued, or expired
-
-
-def normalize_email(raw: str) -> str:
-    """Trim and lower-case an address, rejecting anything that is not plausibly an email."""
-    email = raw.strip().lower()
-    if len(email) > 254 or not _EMAIL_RE.match(email):
-        raise InvalidInput(GENERIC_INPUT_ERROR)
-    return email
-
-
-def _load_common_passwords() -> frozenset[str]:
-    text = resources.files("videoflix.domain.accounts").joinpath("common_passwords.txt").read_text("utf-8")
-    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
-
-
-COMMON_PASSWORDS = _load_common_passwords()
-
-
-def check_password_policy(password: str, email: str | None = None) -> None:
-    """Length as typed (no truncation, no trimming), not a common password, not the email itself."""
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise InvalidInput(GENERIC_INPUT_ERROR)
-    lowered = password.lower()
-    if lowered in COMMON_PASSWORDS or password.isdigit():
-        raise InvalidInput(GENERIC_INPUT_ERROR)
-    if email and lowered in {email.lower(), email.split("@", 1)[0].lower()}:
-        raise InvalidInput(GENERIC_INPUT_ERROR)
 
 
 def encode_uid(user_id: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -12,6 +13,7 @@ from videoflix.domain.accounts.model import (
     OneTimeToken,
     RefreshTokenRecord,
     RotationOutcome,
+    SessionRevocation,
     TokenClaims,
     TokenPurpose,
     User,
@@ -28,11 +30,26 @@ class UserRepository(Protocol):
 
     async def get_by_email(self, email: str) -> User | None: ...
 
-    async def activate(self, user_id: int) -> None: ...
+    async def lock(self, user_id: int, *, shared: bool = False) -> User | None:
+        """The user as committed now, its row locked until the transaction ends: ``shared`` by logins and
+        refreshes, exclusive by whatever ends sessions, so that no session starts unseen beside it (S27)."""
+        ...
+
+    async def search(self, fragment: str | None, offset: int, limit: int) -> tuple[list[User], int]:
+        """Users whose email contains ``fragment`` (all without one), oldest first; and how many match."""
+        ...
+
+    async def set_active(self, user_id: int, is_active: bool) -> None: ...
 
     async def set_password(self, user_id: int, password_hash: str, changed_at: datetime | None) -> None: ...
 
     async def set_staff(self, user_id: int, is_staff: bool) -> None: ...
+
+    async def record_login(self, user_id: int, when: datetime) -> None: ...
+
+    async def delete(self, user_id: int) -> None:
+        """Remove the user; its tokens go with it."""
+        ...
 
 
 class OneTimeTokenRepository(Protocol):
@@ -46,6 +63,12 @@ class OneTimeTokenRepository(Protocol):
 
     async def consume_all(self, user_id: int, purpose: TokenPurpose, now: datetime) -> None: ...
 
+    async def has_pending(self, user_id: int, purpose: TokenPurpose, now: datetime) -> bool:
+        """Whether an unused, unexpired token of this purpose exists for the user."""
+        ...
+
+    async def count_issued_since(self, user_id: int, purpose: TokenPurpose, since: datetime) -> int: ...
+
 
 class RefreshTokenStore(Protocol):
     async def add(self, record: RefreshTokenRecord) -> None: ...
@@ -54,9 +77,44 @@ class RefreshTokenStore(Protocol):
         """Atomically revoke ``old_jti`` and store ``new``; only one concurrent caller can rotate a token."""
         ...
 
-    async def revoke_family(self, family_id: str, now: datetime) -> None: ...
+    async def revoke_family(self, family_id: str, now: datetime) -> bool:
+        """Revoke every token of the family; True when the session was still alive (a token was unrevoked and
+        unexpired)."""
+        ...
 
-    async def revoke_all_for_user(self, user_id: int, now: datetime) -> None: ...
+    async def revoke_all_for_user(self, user_id: int, now: datetime) -> set[str]:
+        """Revoke every token of the user; the families that were still alive."""
+        ...
+
+
+class SessionRevocationLog(Protocol):
+    """Ended sessions, written in the transaction that ends them and read by every server process (S27)."""
+
+    async def add(self, family_ids: Collection[str], revoked_at: datetime, expires_at: datetime) -> None: ...
+
+    async def newer(self, after_id: int, also: Collection[int], limit: int) -> list[SessionRevocation]:
+        """Revocations with an id above ``after_id`` or in ``also``, by id, at most ``limit``."""
+        ...
+
+    async def delete_expired(self, now: datetime) -> int: ...
+
+
+class RevokedSessions(Protocol):
+    """The ended sessions one process knows of: its own at once, every other process's within a second (S27).
+    Asked on every authenticated request, the hot streaming path included: a set lookup, nothing more."""
+
+    def is_revoked(self, family_id: str) -> bool: ...
+
+    def add(self, family_ids: Collection[str], expires_at: datetime) -> None: ...
+
+
+class MailboxValidator(Protocol):
+    """The syntax of email addresses (S28)."""
+
+    def normalize(self, address: str) -> str | None:
+        """``address`` as one RFC 5321 mailbox (a dot-atom local part, a real domain, lower-case and IDNA-encoded),
+        or None when it is anything else: a list, a group, a display name, a quoted or commented part."""
+        ...
 
 
 class Outbox(Protocol):
@@ -85,6 +143,7 @@ class AccountsUnitOfWork(UnitOfWorkBase, Protocol):
     users: UserRepository
     one_time_tokens: OneTimeTokenRepository
     refresh_tokens: RefreshTokenStore
+    session_revocations: SessionRevocationLog
     outbox: Outbox
 
 
@@ -105,7 +164,9 @@ class PasswordHasher(Protocol):
 
 
 class TokenCodec(Protocol):
-    def issue_access(self, user_id: int, now: datetime) -> IssuedToken: ...
+    def issue_access(self, user_id: int, family_id: str, now: datetime) -> IssuedToken:
+        """An access token of the session ``family_id`` (S27: every access token belongs to one)."""
+        ...
 
     def issue_refresh(self, user_id: int, family_id: str, now: datetime) -> IssuedToken: ...
 

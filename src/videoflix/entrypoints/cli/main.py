@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from videoflix.entrypoints.cli.accounts import COMMANDS as ACCOUNT_COMMANDS
 from videoflix.entrypoints.cli.media import demo, hls, videos
 from videoflix.entrypoints.startup import load_settings, prepared_settings
 
@@ -127,6 +128,8 @@ def create_admin(email: str, password_stdin: bool) -> None:
     asyncio.run(run())
 
 
+for command in ACCOUNT_COMMANDS:
+    users.add_command(command)
 cli.add_command(hls)
 cli.add_command(videos)
 cli.add_command(demo)

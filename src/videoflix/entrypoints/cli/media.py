@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from videoflix.domain.ports import JobQueue
     from videoflix.settings import Settings
 
-DEMO_EMAIL = "demo@videoflix.local"
+DEMO_EMAIL = "demo@videoflix.example"  # a real domain: .local is not one (S28)
 DEMO_PASSWORD = "popcorn-and-playlists"
 UNKNOWN_VIDEO_EXIT = 2
 

@@ -1,7 +1,8 @@
 """Who may call what: Litestar guards on the controllers, so a new route under a guarded controller is protected
 without anyone remembering to check, and the API docs read protection from the same declaration.
 
-- ``viewer``: a valid ``access_token`` cookie, verified without a database hit (the JWT is signed).
+- ``viewer``: a valid ``access_token`` cookie, verified without a database hit (the JWT is signed), of a session
+  that has not ended (a set lookup: every process learns ended sessions by polling, see S27).
 - ``staff``: a viewer whose account is active and staff, looked up in the database on every request, so revoking
   staff takes effect at once.
 """
@@ -22,11 +23,16 @@ STAFF_ONLY = "Staff only."
 
 
 def access_claims(container: Container, cookie_header: str | None) -> TokenClaims:
-    """The claims of the request's access cookie; ``AuthenticationFailed`` when missing or invalid."""
+    """The claims of the request's access cookie; ``AuthenticationFailed`` when missing, invalid, or of a session that
+    has ended (logout, password reset, deactivation, deletion: S27). The streaming hot path calls this too: no
+    database, only a signature check cached per token and a set lookup."""
     token = cookie_value(cookie_header, ACCESS_COOKIE)
     if not token:
         raise AuthenticationFailed(NOT_LOGGED_IN)
-    return container.tokens.decode_access(token)
+    claims = container.tokens.decode_access(token)
+    if container.revoked_sessions.is_revoked(claims.family_id):
+        raise AuthenticationFailed(NOT_LOGGED_IN)
+    return claims
 
 
 def _claims(connection: ASGIConnection) -> TokenClaims:  # type: ignore[type-arg]

@@ -9,22 +9,24 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from videoflix.domain.accounts.model import PasswordRefused
 from videoflix.domain.accounts.service import AccountService
 from videoflix.domain.errors import InvalidInput
 from videoflix.entrypoints.http.cookies import (
     ACCESS_COOKIE,
-    CSRF_COOKIE,
     REFRESH_COOKIE,
     csrf_cookie,
     expired_cookies,
     token_cookie,
 )
 from videoflix.entrypoints.http.dependencies import ClockPort
+from videoflix.entrypoints.http.errors import request_id_of
 from videoflix.entrypoints.http.openapi import (
     LOGIN_COOKIES,
     REFRESH_SESSION,
     REFRESH_SESSION_WRITE,
     SESSION_COOKIES,
+    Error,
     errors,
 )
 from videoflix.entrypoints.http.ratelimits import LOGIN, RateLimits, rate_limited
@@ -87,6 +89,42 @@ class Message(msgspec.Struct):
     message: str
 
 
+class PasswordProblems(msgspec.Struct, omit_defaults=True):
+    """A refused password at register: every rule it breaks (S28)."""
+
+    password: list[str]
+    request_id: str | None = None
+
+
+class NewPasswordProblems(msgspec.Struct, omit_defaults=True):
+    """A refused password at a reset: every rule it breaks (S28)."""
+
+    new_password: list[str]
+    request_id: str | None = None
+
+
+def password_refused(request: Request[Any, Any, Any], error: PasswordRefused) -> Response[Any]:
+    """A refused password answers which rules it breaks, under its field's name, as Django REST framework does:
+    ``{"password": ["This password is too common."]}`` (the frontend shows every message)."""
+    body: dict[str, Any] = {error.field: error.problems}
+    request_id = request_id_of(request)
+    if request_id:
+        body["request_id"] = request_id
+    return Response(body, status_code=400, media_type="application/json")
+
+
+BAD_REGISTRATION = (
+    "Invalid input, a taken address included: the generic message (S6). A password that breaks a rule: "
+    '`{"password": [...]}`, every rule it breaks.',
+    Error | PasswordProblems,
+)
+BAD_RESET = (
+    "A bad link, a used or expired token, mismatching passwords: the generic message. A new password that breaks a "
+    'rule: `{"new_password": [...]}`, every rule it breaks.',
+    Error | NewPasswordProblems,
+)
+
+
 LOGOUT_DONE = "Logout successful! All tokens will be deleted. Refresh token is now invalid."
 MISSING_REFRESH = "Refresh token missing."
 AnyRequest = Request[Any, Any, Any]
@@ -95,6 +133,7 @@ AnyRequest = Request[Any, Any, Any]
 class AccountController(Controller):
     path = "/api"
     tags = ["accounts"]
+    exception_handlers = {PasswordRefused: password_refused}
 
     @post(
         "/register/",
@@ -102,13 +141,14 @@ class AccountController(Controller):
         summary="Register an inactive account and email the link",
         guards=[rate_limited],
         opt={"rate_limit": "register"},
-        responses=errors(400, 403, 413, 429),
+        responses=errors(403, 413, 429, e400=BAD_REGISTRATION),
     )
     async def register(self, data: RegisterRequest, accounts: AccountService) -> RegisterResponse:
         registration = await accounts.register(data.email, data.password, data.confirmed_password)
         user = registration.user
         assert user.id is not None
-        return RegisterResponse(user=UserOut(id=user.id, email=user.email), token=registration.activation_token)
+        # "token" keeps the contract's shape but is a receipt: only the emailed link activates (S26).
+        return RegisterResponse(user=UserOut(id=user.id, email=user.email), token=registration.receipt)
 
     @get(
         "/activate/{uidb64:str}/{token:str}/",
@@ -147,14 +187,14 @@ class AccountController(Controller):
             cookies=[
                 token_cookie(ACCESS_COOKIE, session.access, now, settings),
                 token_cookie(REFRESH_COOKIE, session.refresh, now, settings),
-                csrf_cookie(settings, refresh_max_age),
+                csrf_cookie(settings, refresh_max_age, session.family_id),
             ],
         )
 
     @post(
         "/logout/",
         status_code=HTTP_200_OK,
-        summary="Log out: revoke the refresh token, delete the cookies",
+        summary="Log out: end the session (refresh and access tokens), delete the cookies",
         security=REFRESH_SESSION_WRITE,
         response_description="Logged out; the three cookies are deleted (Max-Age=0).",
         responses=errors(403, 413, e400="The refresh_token cookie is missing."),
@@ -163,7 +203,7 @@ class AccountController(Controller):
         refresh = request.cookies.get(REFRESH_COOKIE)
         if not refresh:
             raise InvalidInput(MISSING_REFRESH)
-        await accounts.logout(refresh)
+        await accounts.logout(refresh, request.cookies.get(ACCESS_COOKIE))
         return Response(Detail(LOGOUT_DONE), cookies=expired_cookies(settings))
 
     @post(
@@ -192,12 +232,9 @@ class AccountController(Controller):
             cookies=[
                 token_cookie(ACCESS_COOKIE, session.access, now, settings),
                 token_cookie(REFRESH_COOKIE, session.refresh, now, settings),
-                # Renewed with the refresh token, or a session kept alive by refreshes loses its logout after 7 days.
-                csrf_cookie(
-                    settings,
-                    int((session.refresh.expires_at - now).total_seconds()),
-                    value=request.cookies.get(CSRF_COOKIE),
-                ),
+                # Renewed with the refresh token, or a session kept alive by refreshes loses its logout after 7 days;
+                # derived from the session again, never copied from what the client sent.
+                csrf_cookie(settings, int((session.refresh.expires_at - now).total_seconds()), session.family_id),
             ],
         )
 
@@ -220,7 +257,7 @@ class AccountController(Controller):
         "/password_confirm/{uidb64:str}/{token:str}/",
         status_code=HTTP_200_OK,
         summary="Set a new password from the emailed link",
-        responses=errors(400, 403, 413),
+        responses=errors(403, 413, e400=BAD_RESET),
     )
     async def password_confirm(
         self, uidb64: PathToken, token: PathToken, data: PasswordConfirmRequest, accounts: AccountService

@@ -14,6 +14,7 @@ from litestar.middleware import DefineMiddleware
 from videoflix.bootstrap import Container, bootstrap
 from videoflix.entrypoints.http.accounts import AccountController
 from videoflix.entrypoints.http.admin import AdminVideoController
+from videoflix.entrypoints.http.admin_users import AdminUserController
 from videoflix.entrypoints.http.clientip import ClientAddress
 from videoflix.entrypoints.http.csrf import CSRFMiddleware
 from videoflix.entrypoints.http.dependencies import DEPENDENCIES
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         own = container is None
-        app.state.container = container or await bootstrap(settings)
+        app.state.container = container or await bootstrap(settings, serves_http=True)
         app.state.rate_limits = RateLimits(app.state.container, client_address)
         app.state.catalog_listing = CatalogListing(app.state.container.catalog, settings.public_base_url)
         try:
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             master_playlist,
             rendition_file,
             AdminVideoController,
+            AdminUserController,
             thumbnail,
             *HEALTH_HANDLERS,
             *DOCS_HANDLERS,

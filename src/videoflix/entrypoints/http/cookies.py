@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
-import secrets
+import base64
+import hashlib
+import hmac
 from datetime import datetime
 
 from litestar.datastructures import Cookie
@@ -14,7 +15,6 @@ from videoflix.settings import Settings
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
 CSRF_COOKIE = "csrftoken"
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 def cookie_value(cookie_header: str | None, name: str) -> str | None:
@@ -47,11 +47,19 @@ def token_cookie(name: str, token: IssuedToken, now: datetime, settings: Setting
     )
 
 
-def csrf_cookie(settings: Settings, max_age: int, value: str | None = None) -> Cookie:
+def session_csrf_token(secret_key: str, family_id: str) -> str:
+    """The ``csrftoken`` of one session: an HMAC of its id (the refresh-token family) with the secret key. The same
+    for the whole session, different for every other one, and never what a client sent: a value planted in the
+    cookie by someone else is replaced at the next login or refresh."""
+    digest = hmac.new(secret_key.encode(), b"videoflix-csrftoken:" + family_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def csrf_cookie(settings: Settings, max_age: int, family_id: str) -> Cookie:
     """Readable by the frontend's JavaScript, which echoes it as ``X-CSRFToken`` on logout."""
     return Cookie(
         key=CSRF_COOKIE,
-        value=value if value and _TOKEN.fullmatch(value) else secrets.token_urlsafe(32),
+        value=session_csrf_token(settings.secret_key, family_id),
         max_age=max_age,
         path="/",
         httponly=False,
