@@ -12,10 +12,12 @@ from videoflix.adapters.db.accounts import (
     SqlRefreshTokenStore,
     SqlUserRepository,
 )
+from videoflix.adapters.db.operations import SqlOperationsRepository
 from videoflix.adapters.db.videos import SqlCatalogReader, SqlVideoRepository
 from videoflix.domain.accounts.ports import OneTimeTokenRepository, Outbox, RefreshTokenStore, UserRepository
 from videoflix.domain.catalog.ports import CatalogReader
 from videoflix.domain.media.ports import VideoRepository
+from videoflix.domain.operations.ports import OperationsRepository
 
 
 class SqlUnitOfWork:
@@ -31,6 +33,7 @@ class SqlUnitOfWork:
     outbox: Outbox
     videos: VideoRepository
     catalog: CatalogReader
+    operations: OperationsRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -43,6 +46,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self.session)
         self.videos = SqlVideoRepository(self.session)
         self.catalog = SqlCatalogReader(self.session)
+        self.operations = SqlOperationsRepository(self.session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -23,6 +23,7 @@ from videoflix.entrypoints.http.frontend import frontend_handlers
 from videoflix.entrypoints.http.health import HEALTH_HANDLERS
 from videoflix.entrypoints.http.hosts import AllowedHostsMiddleware
 from videoflix.entrypoints.http.openapi import openapi_config
+from videoflix.entrypoints.http.proxies import TrustedProxies
 from videoflix.entrypoints.http.ratelimits import RateLimits
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
 from videoflix.entrypoints.http.videos import VideoController, master_playlist, rendition_file, thumbnail
@@ -32,7 +33,8 @@ from videoflix.settings import Settings, prepare_data_dir
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
     """Build the app. Without ``container``, the app wires its own on startup and closes it on shutdown."""
     settings = settings or (container.settings if container else prepare_data_dir(Settings.from_env()))
-    client_address = ClientAddress(settings.trusted_proxies)
+    client_address = ClientAddress()
+    proxies = TrustedProxies(settings.trusted_proxies)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -78,8 +80,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         debug=False,  # never render tracebacks to clients, even with DEBUG=true (S18)
     )
     # Outermost, not a route middleware: unknown paths (404), wrong methods (405) and CORS preflights, which
-    # Litestar answers before any route middleware runs, get a request id and a log line too.
+    # Litestar answers before any route middleware runs, get a request id and a log line too. The request log sees
+    # the connection's own peer (a proxy's X-Request-ID is taken only from TRUSTED_PROXIES); everything inside it
+    # sees the client and scheme the trusted proxy forwarded.
     if "*" not in settings.allowed_hosts:
         app.asgi_handler = AllowedHostsMiddleware(app.asgi_handler, settings.allowed_hosts)
-    app.asgi_handler = RequestLogMiddleware(app.asgi_handler)
+    app.asgi_handler = RequestLogMiddleware(proxies.wrap(app.asgi_handler), proxies)
     return app
