@@ -442,6 +442,9 @@ class FakeOperationsRepository(OperationsRepository):
     async def video_counts(self) -> dict[str, int]:
         return dict(Counter(video.status.value for video in self._store.state.videos.values()))
 
+    async def users(self, limit: int) -> list[User]:
+        return [replace(user) for _, user in sorted(self._store.state.users.items())][:limit]
+
     async def delete_sent_emails(self, sent_before: datetime) -> int:
         rows = self._store.state.outbox
         old = [i for i, row in rows.items() if row.status == "sent" and row.sent_at and row.sent_at < sent_before]

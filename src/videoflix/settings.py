@@ -253,6 +253,7 @@ class Settings:
     log_level: str = setting("LOG_LEVEL", "INFO", level_name)
     password_hash_workers: int = setting("PASSWORD_HASH_WORKERS", 1, positive)
     sweep_interval_seconds: int = setting("SWEEP_INTERVAL_SECONDS", 60, positive)
+    metrics_enabled: bool = setting("METRICS_ENABLED", True, boolean)
     metrics_token: str = setting("METRICS_TOKEN", "", secret=True)
     worker_metrics_port: int | None = setting("WORKER_METRICS_PORT", None, port)
     worker_metrics_host: str = setting("WORKER_METRICS_HOST", "127.0.0.1")

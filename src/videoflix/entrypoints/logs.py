@@ -116,5 +116,5 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "aiosqlite", "asyncio", "saq"):
+    for noisy in ("httpx", "aiosqlite", "asyncio", "saq", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level) if noisy != "saq" else root.level)

@@ -43,7 +43,7 @@ def _outbox_email(row: OutboxEmailModel) -> OutboxEmail:
     )
 
 
-def _user(row: UserModel) -> User:
+def user_from_row(row: UserModel) -> User:
     return User(
         id=row.id,
         email=row.email,
@@ -73,15 +73,15 @@ class SqlUserRepository:
             await self._session.flush()
         except IntegrityError as error:  # a concurrent registration of the same email won the race
             raise DuplicateEmail(GENERIC_INPUT_ERROR) from error
-        return _user(row)
+        return user_from_row(row)
 
     async def get(self, user_id: int) -> User | None:
         row = await self._session.get(UserModel, user_id)
-        return _user(row) if row else None
+        return user_from_row(row) if row else None
 
     async def get_by_email(self, email: str) -> User | None:
         row = await self._session.scalar(select(UserModel).where(UserModel.email == email))
-        return _user(row) if row else None
+        return user_from_row(row) if row else None
 
     async def activate(self, user_id: int) -> None:
         await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(is_active=True))

@@ -8,8 +8,16 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from videoflix.adapters.db.accounts import user_from_row
 from videoflix.adapters.db.engine import affected_rows
-from videoflix.adapters.db.models import OneTimeTokenModel, OutboxEmailModel, RefreshTokenModel, VideoModel
+from videoflix.adapters.db.models import (
+    OneTimeTokenModel,
+    OutboxEmailModel,
+    RefreshTokenModel,
+    UserModel,
+    VideoModel,
+)
+from videoflix.domain.accounts.model import User
 
 
 class SqlOperationsRepository:
@@ -25,6 +33,10 @@ class SqlOperationsRepository:
 
     async def video_counts(self) -> dict[str, int]:
         return await self._counts(VideoModel.status)
+
+    async def users(self, limit: int) -> list[User]:
+        rows = await self._session.scalars(select(UserModel).order_by(UserModel.id).limit(limit))
+        return [user_from_row(row) for row in rows]
 
     async def delete_sent_emails(self, sent_before: datetime) -> int:
         result = await self._session.execute(

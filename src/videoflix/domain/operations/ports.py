@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from videoflix.domain.accounts.model import User
 from videoflix.domain.ports import UnitOfWorkBase
 
 
@@ -15,6 +16,10 @@ class OperationsRepository(Protocol):
 
     async def video_counts(self) -> dict[str, int]:
         """Videos by status."""
+        ...
+
+    async def users(self, limit: int) -> list[User]:
+        """Accounts, oldest first."""
         ...
 
     async def delete_sent_emails(self, sent_before: datetime) -> int: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from videoflix.domain.accounts.model import User
 from videoflix.domain.jobs import QueueSnapshot
 from videoflix.domain.media.model import TemporaryFile, TemporaryKind
 from videoflix.domain.media.ports import MediaStore
@@ -43,6 +44,11 @@ class OperationsService:
             except Exception as failure:
                 error = f"unavailable ({type(failure).__name__})"
         return Overview(queue=queue, emails=emails, videos=videos, queue_error=error)
+
+    async def users(self, limit: int = 1000) -> list[User]:
+        """Accounts for operators (``videoflix users list``), oldest first."""
+        async with self._uow() as uow:
+            return await uow.operations.users(limit)
 
     async def housekeeping(self) -> dict[str, int]:
         """Remove sent emails past their retention, expired tokens, and temporary files nobody will use."""
