@@ -140,9 +140,9 @@ async def test_import_then_regenerate_skips_rebuilds_and_repairs(cli, observer, 
     assert cli.leftovers() == []
 
 
-async def test_regenerate_unknown_video_exits_2_with_a_clear_message(cli, observer):
+async def test_regenerate_unknown_video_exits_3_not_found_with_a_clear_message(cli, observer):
     result = await cli.run("hls", "regenerate", "--video-id", "999")
-    assert result.returncode == 2
+    assert result.returncode == 3  # not found; 2 is a usage error
     assert "no video with id 999" in result.stderr
 
 

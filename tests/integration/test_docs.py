@@ -25,7 +25,12 @@ CONTRACT = [
 ]
 PROTECTED = ("/api/video", "/api/admin")
 # Unsafe operations that take no body: the cookie is their input.
-BODILESS = {"/api/logout", "/api/token/refresh", "/api/admin/videos/{video_id}/transcode"}
+BODILESS = {
+    "/api/logout",
+    "/api/token/refresh",
+    "/api/admin/videos/{video_id}/transcode",
+    "/api/admin/emails/{email_id}/retry",
+}
 
 
 class Assets(HTMLParser):
