@@ -339,6 +339,22 @@ def start_worker_metrics(settings: Settings) -> metrics.WorkerMetricsServer | No
     ).start()
 
 
+def tracer_provider(exporter: Any = None) -> Any:
+    """The OpenTelemetry tracer provider of this process (``OTEL_ENABLED``); ``exporter`` replaces OTLP (tests)."""
+    from importlib.metadata import version
+
+    from videoflix.adapters.tracing.otel import tracer_provider as provider
+
+    return provider("videoflix", version("videoflix"), exporter)
+
+
+def tracing_available() -> bool:
+    """The ``videoflix[otel]`` extra is installed."""
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in ("opentelemetry.sdk", "opentelemetry.exporter.otlp"))
+
+
 def describe(settings: Settings) -> str:
     """What this process uses, for its startup line: never a password, token or key."""
     from sqlalchemy.engine import make_url

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -29,14 +30,56 @@ from videoflix.entrypoints.http.proxies import TrustedProxies
 from videoflix.entrypoints.http.ratelimits import RateLimits
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
 from videoflix.entrypoints.http.videos import VideoController, master_playlist, rendition_file, thumbnail
+from videoflix.entrypoints.logs import redact
 from videoflix.settings import Settings, prepare_data_dir
+
+
+def _tracing(settings: Settings, provider: Any) -> list[Any]:
+    if not settings.otel_enabled:
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+
+    from videoflix.bootstrap import tracer_provider
+
+    config = OpenTelemetryConfig(
+        tracer_provider=provider or tracer_provider(),
+        scope_span_details_extractor=_span_details,
+        server_request_hook_handler=_redact_span,
+    )
+    return [OpenTelemetryPlugin(config)]
+
+
+def _span_details(scope: Any) -> tuple[str, dict[str, Any]]:
+    """The span's name before routing: the method only. ``_name_span`` adds the route template once it is known:
+    bounded names, and never a one-time token of an activation or reset path."""
+    return str(scope.get("method", "")), {}
+
+
+def _name_span(request: Request[Any, Any, Any]) -> None:
+    from opentelemetry import trace
+
+    template = request.scope.get("path_template") or "unmatched"
+    trace.get_current_span().update_name(f"{request.method} {template}")
+    trace.get_current_span().set_attribute("http.route", template)
+
+
+def _redact_span(span: Any, scope: Any) -> None:
+    """One-time tokens stay out of traces too (see docs/security.md (S25))."""
+    attributes = getattr(span, "attributes", None) or {}
+    for key in ("http.url", "url.full", "http.target", "url.path"):
+        if isinstance(attributes.get(key), str):
+            span.set_attribute(key, redact(attributes[key]))
+
 
 # Route templates left out of the per-request metrics (none: bench/streaming.py measures their cost).
 UNMEASURED_ROUTES: list[str] = []
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
-    """Build the app. Without ``container``, the app wires its own on startup and closes it on shutdown."""
+def create_app(
+    settings: Settings | None = None, container: Container | None = None, tracer_provider: Any = None
+) -> Litestar:
+    """Build the app. Without ``container``, the app wires its own on startup and closes it on shutdown. With
+    ``OTEL_ENABLED``, requests are traced (spans to ``tracer_provider``, by default exported with OTLP)."""
     settings = settings or (container.settings if container else prepare_data_dir(Settings.from_env()))
     client_address = ClientAddress()
     proxies = TrustedProxies(settings.trusted_proxies)
@@ -83,6 +126,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         middleware=[DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins)],
         request_max_body_size=settings.max_json_body_bytes,
         lifespan=[lifespan],
+        plugins=_tracing(settings, tracer_provider),
+        before_request=_name_span if settings.otel_enabled else None,
         logging_config=None,  # entrypoints/logs.py configures logging (LOG_FORMAT); Litestar's default would replace it
         debug=False,  # never render tracebacks to clients, even with DEBUG=true (S18)
     )
