@@ -99,6 +99,8 @@ async def test_requests_are_counted_by_route_template_and_status_never_by_raw_pa
     assert grew("unmatched", "404") == 1
     assert "c0ffee" not in after and "/api/video/7" not in after
     assert value(after, "videoflix_http_request_duration_seconds_count", route="/api/health") >= 1
+    # The hot path (playlists, segments) is counted in batches, without a latency histogram (bench/streaming.py).
+    assert value(after, "videoflix_http_request_duration_seconds_count", route=SEGMENT_ROUTE) == 0
 
 
 async def test_login_failures_rate_limit_refusals_and_upload_bytes(

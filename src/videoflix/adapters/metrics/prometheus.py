@@ -17,6 +17,8 @@ import hmac
 import logging
 import os
 import threading
+import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -103,21 +105,43 @@ def _metrics() -> _Metrics:
 
 class HttpMetrics:
     """The request observer of the HTTP edge. The label children are looked up once per (method, route, status):
-    on a request this costs two dictionary lookups and two increments."""
+    on a request this costs two dictionary lookups and two increments.
 
-    def __init__(self, skip_routes: Iterable[str] = ()) -> None:
-        self._skip = frozenset(skip_routes)
+    In multiprocess mode an increment writes to a memory-mapped file under a lock (tens of microseconds on a busy
+    machine), too much for the hot path: ``batched_routes`` (segments and playlists) are only counted, in a plain
+    dictionary, and added to the shared counter at most once per ``FLUSH_SECONDS``; they get no latency histogram."""
+
+    FLUSH_SECONDS = 1.0
+
+    def __init__(self, batched_routes: Iterable[str] = ()) -> None:
+        self._batched = frozenset(batched_routes)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._pending: dict[tuple[str, str, int], int] = {}
+        self._flushed = time.monotonic()
+        _observers.add(self)  # a scrape answered by this process flushes its batch first
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        if route in self._skip:
-            return
         key = (method, route, status)
+        if route in self._batched:
+            self._pending[key] = self._pending.get(key, 0) + 1
+            now = time.monotonic()
+            if now - self._flushed >= self.FLUSH_SECONDS:
+                self._flush(now)
+            return
         children = self._children.get(key)
         if children is None:
             children = self._children[key] = self._new_children(method, route, status)
         children[0].inc()
         children[1].observe(seconds)
+
+    def flush(self) -> None:
+        self._flush(time.monotonic())
+
+    def _flush(self, now: float) -> None:
+        pending, self._pending, self._flushed = self._pending, {}, now
+        for (method, route, status), count in pending.items():
+            label = method if method in METHODS else "other"
+            _metrics().http_requests.labels(label, route, str(status)).inc(count)
 
     def _new_children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
         metrics = _metrics()
@@ -134,6 +158,9 @@ class HttpMetrics:
 
     def upload_bytes(self, count: int) -> None:
         _metrics().upload_bytes.inc(count)
+
+
+_observers: weakref.WeakSet[HttpMetrics] = weakref.WeakSet()
 
 
 @dataclass
@@ -205,6 +232,8 @@ def exposition(gauges: Iterable[Gauge] = ()) -> bytes:
     """The Prometheus text format: this process's (or every web process's) metrics, then ``gauges``."""
     from prometheus_client import CollectorRegistry, generate_latest
 
+    for observer in list(_observers):
+        observer.flush()
     text = generate_latest(_process_registry())
     scraped = CollectorRegistry(auto_describe=False)
     scraped.register(_Gauges(gauges))
