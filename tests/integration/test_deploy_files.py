@@ -758,8 +758,9 @@ async def test_every_metric_on_the_dashboard_is_one_videoflix_serves(tmp_path: P
 
 def test_nginx_never_serves_metrics_and_answers_its_own_health_check(proxied: tuple[NginxProxy, Upstream]) -> None:
     proxy, upstream = proxied
-    hidden = httpx.get(proxy.url + "/metrics")
-    assert hidden.status_code == 404 and hidden.json() == {"detail": "Not found."}
+    for path in ("/metrics", "/metrics/"):
+        hidden = httpx.get(proxy.url + path)
+        assert hidden.status_code == 404 and hidden.json() == {"detail": "Not found."}
     health = httpx.get(proxy.url + "/nginx-health")
     assert (health.status_code, health.text) == (200, "ok\n")
-    assert not [seen for seen in upstream.seen if seen["path"] in ("/metrics", "/nginx-health")]
+    assert not [seen for seen in upstream.seen if seen["path"].startswith(("/metrics", "/nginx-health"))]
