@@ -113,3 +113,30 @@ def test_the_version_and_python_dash_m() -> None:
         done = subprocess.run([executable, *command[1:]], capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == f"videoflix, version {version('videoflix')}"
+
+
+def test_the_readme_lists_real_commands_and_the_exit_codes_they_use() -> None:
+    import click
+
+    from videoflix.entrypoints.cli import exits
+    from videoflix.entrypoints.cli.main import cli as group
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The worker and the CLI", 1)[1].split("\n## ", 1)[0]
+    listed = set()
+    for row in (line for line in section.splitlines() if line.startswith("| `videoflix")):
+        for snippet in re.findall(r"`(videoflix [^`]*)`", row.split("|")[1]):
+            words = [word for word in snippet.split()[1:] if re.fullmatch(r"[a-z][a-z-]*", word)]
+            command: click.Command = group
+            for word in words:
+                assert isinstance(command, click.Group), snippet
+                found = command.get_command(click.Context(command), word)
+                assert found is not None, f"README names `{snippet}`, which is no command"
+                command = found
+                if not isinstance(command, click.Group):
+                    break
+            listed.add(command.name)
+    assert {"worker-health", "retry", "list", "current", "history", "revision", "regenerate"} <= listed
+    codes = dict(re.findall(r"^\| (\d) \| ([^|]+) \|$", section, re.MULTILINE))
+    assert {int(code) for code in codes} == {exits.OK, exits.FAILED, exits.USAGE, exits.NOT_FOUND}
+    assert "not found" in codes[str(exits.NOT_FOUND)] and "usage" in codes[str(exits.USAGE)]
