@@ -5,18 +5,25 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev system-packages lint worker clean
+LOCK_FLAGS := --universal --python-version 3.11 --quiet --custom-compile-command "make lock"
+
+.PHONY: run test install install-dev system-packages lint lock worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# The exact versions of requirements/*.txt (the lock), then the project itself without resolving anything again.
+# Without an ffmpeg on PATH, the locked imageio-ffmpeg wheel brings one (the `ffmpeg-wheel` extra).
+$(VENV)/.installed: pyproject.toml requirements/base.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/base.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	command -v ffmpeg >/dev/null 2>&1 || $(BIN)/pip install --quiet --no-deps "$$(grep '^imageio-ffmpeg==' requirements/dev.txt)"
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -46,6 +53,12 @@ lint: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+
+## Recompile the lock (requirements/*.txt) from pyproject.toml: after changing a dependency, or to take updates
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements/base.txt
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --extra dev --extra otel --extra ffmpeg-wheel -o requirements/dev.txt
 
 worker: install
 	$(BIN)/videoflix worker

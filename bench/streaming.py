@@ -1,7 +1,7 @@
-"""Streaming, catalog, login-under-load and cold-start figures of docs/performance.md, each as a ratio against a
-reference measured in the same run on this machine. Writes its section of docs/benchmarks.md.
+"""Streaming, catalog, login-under-load, cold-start and metrics-cost figures of docs/performance.md, each as a ratio
+against a reference measured in the same run on this machine. Writes its section of docs/benchmarks.md.
 
-    .venv/bin/python bench/streaming.py [--seconds 10] [--connections 64] [--workers 2]
+    .venv/bin/python bench/streaming.py [--seconds 10] [--connections 64] [--workers 2] [--only-metrics]
 
 Needs wrk and nginx (Debian packages: `apt-get install wrk nginx-light`) and, for the production-like
 database, Postgres on 127.0.0.1:5432 (falls back to SQLite with --sqlite).
@@ -69,6 +69,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sqlite", action="store_true", help="use the embedded SQLite database")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument(
+        "--only-metrics", action="store_true", help="only the cost of the per-request metrics (with vs without)"
+    )
     opts = parser.parse_args()
     require("wrk", "wrk")
     require("nginx", "nginx-light")
@@ -142,6 +145,22 @@ def main() -> None:
     run = {"connections": opts.connections, "seconds": opts.seconds}
 
     try:
+        # The cost of the per-request metrics: the same server with METRICS_ENABLED=false beside it, alternating.
+        off_port = port + 2
+        off = start(
+            [*server_args[:-4], "--port", str(off_port), "--workers", str(opts.workers)],
+            {**env, "METRICS_ENABLED": "false"},
+            work / "server-no-metrics.log",
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{off_port}/api/health")
+            metric_rows, metric_commands = metrics_cost(base, f"http://127.0.0.1:{off_port}", cookie, seg_path, run)
+        finally:
+            stop(off)
+        if opts.only_metrics:
+            rows += metric_rows
+            commands = metric_commands
+            raise _Done
         # Segment through Granian vs the bare pathsend app, alternating, best of two rounds each.
         ours, reference = [], []
         for _ in range(2):
@@ -220,6 +239,10 @@ def main() -> None:
         )
         commands += [solo.command, login_result.command]
         rows.append(("cold start: `videoflix serve` to first answer", f"{cold:.2f} s", "-", "-", "< 2 s"))
+        rows += metric_rows
+        commands += metric_commands
+    except _Done:
+        pass
     finally:
         for proc in (server, bare):
             stop(proc)
@@ -228,9 +251,14 @@ def main() -> None:
 
     table = ["| what | Videoflix | reference (same run) | ratio | target |", "|---|---|---|---|---|"]
     table += [f"| {' | '.join(row)} |" for row in rows]
+    title = (
+        "## The cost of the per-request metrics"
+        if opts.only_metrics
+        else "## Streaming, catalog, login under load, cold start"
+    )
     body = "\n".join(
         [
-            "## Streaming, catalog, login under load, cold start",
+            title,
             "",
             f"Measured {stamp()} on {machine()}, with `{' '.join(sys.argv)}`"
             f" ({opts.workers} Granian workers, {opts.connections} connections, {opts.seconds} s per run,"
@@ -247,7 +275,31 @@ def main() -> None:
     )
     print(body)
     if not opts.no_write:
-        write_section("streaming", body)
+        write_section("metrics-cost" if opts.only_metrics else "streaming", body)
+
+
+class _Done(Exception):
+    """--only-metrics: the rest of the measurements is skipped."""
+
+
+def metrics_cost(
+    on: str, off: str, cookie: dict[str, str], seg_path: str, run: dict[str, int], rounds: int = 3
+) -> tuple[list[tuple[str, str, str, str, str]], list[str]]:
+    """Segment and catalog with the per-request metrics against the same server without them (METRICS_ENABLED=
+    false), alternating over ``rounds``, best of each: the metrics may cost at most 3%."""
+    rows, commands = [], []
+    for label, path in ((f"segment {seg_path.rsplit('/', 2)[-2]}", seg_path), ("catalog", "/api/video/")):
+        with_metrics, without = [], []
+        for _ in range(rounds):
+            without.append(wrk(off + path, headers=cookie, **run))
+            with_metrics.append(wrk(on + path, headers=cookie, **run))
+        a = max(with_metrics, key=lambda r: r.requests_per_second)
+        b = max(without, key=lambda r: r.requests_per_second)
+        rows.append(
+            (f"{label} with per-request metrics", fmt(a), "METRICS_ENABLED=false: " + fmt(b), ratio(a, b), ">= 0.97x")
+        )
+        commands += [a.command, b.command]
+    return rows, commands
 
 
 def fmt(result) -> str:  # type: ignore[no-untyped-def]

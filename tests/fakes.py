@@ -21,6 +21,7 @@ import math
 import re
 import secrets
 import shutil
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -31,9 +32,12 @@ from videoflix.domain.accounts.model import (
     GENERIC_INPUT_ERROR,
     ClaimedEmail,
     DuplicateEmail,
+    EmailKind,
     EmailMessage,
+    EmailStatus,
     IssuedToken,
     OneTimeToken,
+    OutboxEmail,
     RefreshTokenRecord,
     RotationOutcome,
     SessionRevocation,
@@ -66,11 +70,16 @@ from videoflix.domain.media.model import (
     PlannedRung,
     ProbeResult,
     Rendition,
+    TemporaryFile,
+    TemporaryKind,
     Video,
     VideoStatus,
 )
 from videoflix.domain.media.ports import MediaStore, ProgressCallback, ServedFile, Transcoder, VideoRepository
+from videoflix.domain.operations.ports import OperationsRepository
 from videoflix.domain.ports import Clock, JobQueue
+
+REDACTED_BODY = "(removed: it contained a one-time link)"
 
 # --------------------------------------------------------------------------------------------- clock
 
@@ -112,10 +121,26 @@ class OutboxRow:
     message: EmailMessage
     created_at: datetime
     available_at: datetime
-    status: str = "pending"  # pending | sent | failed
+    status: str = "pending"  # pending | sent | failed | retried | cancelled
     attempts: int = 0
     sent_at: datetime | None = None
     last_error: str | None = None
+    kind: EmailKind = EmailKind.OTHER
+    user_id: int | None = None
+
+    def view(self) -> OutboxEmail:
+        return OutboxEmail(
+            id=self.id,
+            to=self.message.to,
+            subject=self.message.subject,
+            kind=self.kind,
+            user_id=self.user_id,
+            status=EmailStatus(self.status),
+            attempts=self.attempts,
+            last_error=self.last_error,
+            created_at=self.created_at,
+            sent_at=self.sent_at,
+        )
 
 
 @dataclass
@@ -339,11 +364,35 @@ class FakeOutbox(Outbox):
     def _rows(self) -> dict[int, OutboxRow]:
         return self._store.state.outbox
 
-    async def add(self, message: EmailMessage, now: datetime) -> int:
+    async def add(
+        self, message: EmailMessage, now: datetime, kind: EmailKind = EmailKind.OTHER, user_id: int | None = None
+    ) -> int:
         self._touch()
         outbox_id = self._store.next_id("outbox")
-        self._rows[outbox_id] = OutboxRow(id=outbox_id, message=message, created_at=now, available_at=now)
+        self._rows[outbox_id] = OutboxRow(
+            id=outbox_id, message=message, created_at=now, available_at=now, kind=kind, user_id=user_id
+        )
         return outbox_id
+
+    async def get(self, outbox_id: int) -> OutboxEmail | None:
+        row = self._rows.get(outbox_id)
+        return row.view() if row else None
+
+    async def message(self, outbox_id: int) -> EmailMessage | None:
+        row = self._rows.get(outbox_id)
+        return row.message if row else None
+
+    async def recent(self, status: EmailStatus | None, limit: int) -> list[OutboxEmail]:
+        rows = sorted(self._rows.values(), key=lambda row: row.id, reverse=True)
+        return [row.view() for row in rows if status is None or row.status == status.value][:limit]
+
+    async def close_failed(self, outbox_id: int, status: EmailStatus) -> bool:
+        row = self._rows.get(outbox_id)
+        if row is None or row.status != "failed":
+            return False
+        self._touch()
+        row.status = status.value
+        return True
 
     async def claim(self, outbox_id: int, now: datetime, lease_seconds: int) -> ClaimedEmail | None:
         row = self._rows.get(outbox_id)
@@ -371,6 +420,8 @@ class FakeOutbox(Outbox):
             row.status = "failed"
             row.attempts += 1
             row.last_error = error[:2000]
+            if row.kind is not EmailKind.OTHER:  # like the SQL outbox: a one-time link is not kept
+                row.message = replace(row.message, text=REDACTED_BODY, html=REDACTED_BODY)
 
     async def due(self, now: datetime, limit: int) -> list[int]:
         ids = sorted(row.id for row in self._rows.values() if row.status == "pending" and row.available_at <= now)
@@ -450,6 +501,43 @@ class FakeVideoRepository(VideoRepository):
         return sorted(i for i, v in self._videos.items() if _needs_work(v, stale_before))
 
 
+class FakeOperationsRepository(OperationsRepository):
+    """Mirrors ``SqlOperationsRepository``: counts and deletions over the same tables."""
+
+    def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
+        self._store = store
+        self._touch = touch
+
+    async def email_counts(self) -> dict[str, int]:
+        return dict(Counter(row.status for row in self._store.state.outbox.values()))
+
+    async def video_counts(self) -> dict[str, int]:
+        return dict(Counter(video.status.value for video in self._store.state.videos.values()))
+
+    async def users(self, limit: int) -> list[User]:
+        return [replace(user) for _, user in sorted(self._store.state.users.items())][:limit]
+
+    async def delete_sent_emails(self, sent_before: datetime) -> int:
+        rows = self._store.state.outbox
+        old = [i for i, row in rows.items() if row.status == "sent" and row.sent_at and row.sent_at < sent_before]
+        return self._delete(rows, old)
+
+    async def delete_expired_one_time_tokens(self, expired_before: datetime) -> int:
+        tokens = self._store.state.one_time_tokens
+        return self._delete(tokens, [key for key, token in tokens.items() if token.expires_at < expired_before])
+
+    async def delete_expired_refresh_tokens(self, expired_before: datetime) -> int:
+        records = self._store.state.refresh_tokens
+        return self._delete(records, [key for key, record in records.items() if record.expires_at < expired_before])
+
+    def _delete(self, table: dict[Any, Any], keys: list[Any]) -> int:
+        if keys:
+            self._touch()
+        for key in keys:
+            del table[key]
+        return len(keys)
+
+
 class FakeCatalogReader(CatalogReader):
     """Mirrors ``SqlCatalogReader`` over the same videos."""
 
@@ -490,6 +578,7 @@ class FakeUnitOfWork:
         self.outbox: Outbox = FakeOutbox(store, self._touch)
         self.videos: VideoRepository = FakeVideoRepository(store, self._touch)
         self.catalog: CatalogReader = FakeCatalogReader(store)
+        self.operations: OperationsRepository = FakeOperationsRepository(store, self._touch)
         self._entered = False
         self._left = False
         self._snapshot: FakeState | None = None
@@ -996,3 +1085,20 @@ class FakeMediaStore(MediaStore):
 
     def check_writable(self) -> str | None:
         return None
+
+    def temporary_files(self) -> list[TemporaryFile]:
+        """Incoming files and staging folders in ``scratch``, by their modification time on disk (a test ages one
+        with ``os.utime``)."""
+        found = []
+        for kind, pattern in ((TemporaryKind.UPLOAD, "incoming-*"), (TemporaryKind.STAGING, "staging-*")):
+            for path in sorted(self.scratch.glob(pattern)):
+                latest = max(p.stat().st_mtime for p in [path, *path.rglob("*")])
+                found.append(TemporaryFile(kind, path.name, datetime.fromtimestamp(latest, UTC)))
+        return found
+
+    def remove_temporary_file(self, item: TemporaryFile) -> None:
+        path = self.scratch / item.name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from videoflix.adapters.db.engine import create_engine, create_session_factory, ping
 from videoflix.adapters.db.uow import SqlUnitOfWork
 from videoflix.adapters.ffmpeg.binaries import ffmpeg_answers
+from videoflix.adapters.metrics import prometheus as metrics
 from videoflix.adapters.queue.inprocess import InProcessJobQueue
 from videoflix.adapters.security.mailboxes import StrictMailboxValidator
 from videoflix.adapters.security.passwords import Argon2PasswordHasher
@@ -28,17 +29,19 @@ from videoflix.domain.accounts.ports import Mailer, RevokedSessions, TokenCodec
 from videoflix.domain.accounts.service import AccountPolicy, AccountService
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.jobs import Job
+from videoflix.domain.media.model import TranscodeReport
 from videoflix.domain.media.ports import MediaStore, Transcoder
 from videoflix.domain.media.service import MediaService
-from videoflix.domain.ports import Clock, JobQueue, SystemClock
+from videoflix.domain.operations.model import HousekeepingPolicy, Overview
+from videoflix.domain.operations.service import OperationsService
+from videoflix.domain.ports import Clock, JobMonitor, JobQueue, SystemClock
 from videoflix.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from saq import Worker
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from videoflix.adapters.ffmpeg.demo import DemoClip
-    from videoflix.adapters.queue.saq_worker import WorkerContext
+    from videoflix.adapters.queue.saq_worker import VideoflixWorker
 
 log = logging.getLogger(__name__)
 JobHandler = Callable[..., Awaitable[Any]]
@@ -68,6 +71,7 @@ class Container:
     email_delivery: EmailDelivery
     media: MediaService
     catalog: CatalogService
+    operations: OperationsService
     clock: Clock
     redis: Any = None
     _closers: list[Any] = field(default_factory=list)
@@ -87,7 +91,14 @@ class Container:
             Job.DELIVER_EMAIL: self.email_delivery.deliver,
             Job.TRANSCODE_VIDEO: self.media.transcode,
             Job.SWEEP: self.sweep,
+            Job.HOUSEKEEPING: self.operations.housekeeping,
         }
+
+    async def metrics_text(self) -> bytes:
+        """``/metrics``: the counters of every web process, then what is read now: the queue (per job, waiting
+        and running), the outbox and the videos by status."""
+        overview = await self.operations.overview()
+        return metrics.exposition(overview_gauges(overview))
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """What a request needs: each check raises when its part is unavailable."""
@@ -122,6 +133,43 @@ class Container:
                 log.exception("error while closing")
         self.hasher.close()
         await self.engine.dispose()
+
+
+Samples = dict[tuple[str, ...], float]
+
+
+def _by_status(counts: dict[str, int], always: tuple[str, ...]) -> Samples:
+    """Counts by status; the ``always`` ones at zero too, so a dashboard's series never vanish."""
+    samples: Samples = {(status,): 0 for status in always}
+    samples.update({(status,): count for status, count in counts.items()})
+    return samples
+
+
+def overview_gauges(overview: Overview) -> list[metrics.Gauge]:
+    """The scrape-time gauges of ``/metrics``: outbox, videos and queue, read from the database and Redis."""
+    queue_up: Samples = {(): 0 if overview.queue_error else 1}
+    gauges = [
+        metrics.Gauge(
+            "videoflix_outbox_emails",
+            "Emails in the outbox, by status.",
+            ("status",),
+            _by_status(overview.emails, ("pending", "failed", "sent")),
+        ),
+        metrics.Gauge(
+            "videoflix_videos",
+            "Videos by status (failed: transcodes that need staff).",
+            ("status",),
+            _by_status(overview.videos, ("queued", "processing", "ready", "failed")),
+        ),
+        metrics.Gauge("videoflix_queue_up", "1 when the job queue answered this scrape.", (), queue_up),
+    ]
+    if overview.queue is not None:
+        jobs: Samples = {}
+        for job, state in overview.queue.jobs.items():
+            jobs[(job.value, "queued")] = state.queued
+            jobs[(job.value, "running")] = state.running
+        gauges.append(metrics.Gauge("videoflix_queue_jobs", "Jobs waiting or running, by job.", ("job", "state"), jobs))
+    return gauges
 
 
 def build_mailer(settings: Settings) -> Mailer:
@@ -228,7 +276,16 @@ async def bootstrap(
     )
     delivery = EmailDelivery(uow, mailer, queue, clock)
     catalog = CatalogService(uow, clock)
-    media = MediaService(uow, store, transcoder, queue, clock, on_catalog_change=catalog.invalidate)
+    media = MediaService(
+        uow, store, transcoder, queue, clock, on_catalog_change=catalog.invalidate, on_transcoded=_record_transcode
+    )
+    operations = OperationsService(
+        uow,
+        store,
+        clock,
+        housekeeping_policy(settings),
+        monitor=queue if isinstance(queue, JobMonitor) else None,
+    )
     container = Container(
         settings=settings,
         engine=engine,
@@ -245,6 +302,7 @@ async def bootstrap(
         email_delivery=delivery,
         media=media,
         catalog=catalog,
+        operations=operations,
         clock=clock,
         redis=redis,
         _closers=closers,
@@ -255,12 +313,97 @@ async def bootstrap(
     if inprocess is not None:
         inprocess.register(container.job_handlers())
         if run_periodic_sweeps:
-            inprocess.every(settings.sweep_interval_seconds, Job.SWEEP)
+            for job, every in periodic_jobs(settings).items():
+                inprocess.every(every, job)
             await inprocess.enqueue(Job.SWEEP, key="startup-sweep")
     return container
 
 
-def create_worker(settings: Settings, *, concurrency: int = 2, burst: bool = False) -> Worker[WorkerContext]:
+def periodic_jobs(settings: Settings) -> dict[Job, int]:
+    """The jobs rung on a timer, and every how many seconds."""
+    return {Job.SWEEP: settings.sweep_interval_seconds, Job.HOUSEKEEPING: settings.housekeeping_interval_seconds}
+
+
+def housekeeping_policy(settings: Settings) -> HousekeepingPolicy:
+    return HousekeepingPolicy(
+        sent_email_retention=timedelta(days=settings.sent_email_retention_days),
+        expired_token_retention=timedelta(days=settings.expired_token_retention_days),
+        stale_upload_age=timedelta(hours=settings.stale_upload_hours),
+        stale_staging_age=timedelta(hours=settings.stale_staging_hours),
+    )
+
+
+def _record_transcode(report: TranscodeReport) -> None:
+    metrics.transcode_finished(report.outcome, report.seconds, report.media_seconds)
+
+
+def request_metrics(batched_routes: list[str]) -> metrics.HttpMetrics:
+    """The HTTP edge's request observer (Prometheus); ``batched_routes`` (route templates) are only counted, in
+    batches, with no latency histogram: the hot path."""
+    return metrics.HttpMetrics(batched_routes)
+
+
+def metrics_authorized(header: str | None, token: str) -> bool:
+    return metrics.authorized(header, token)
+
+
+def prepare_multiprocess_metrics(folder: Path) -> None:
+    metrics.prepare_multiprocess_dir(folder)
+
+
+def start_worker_metrics(settings: Settings) -> metrics.WorkerMetricsServer | None:
+    """The SAQ worker's own ``/metrics`` port (``WORKER_METRICS_PORT``), when configured."""
+    if settings.worker_metrics_port is None:
+        return None
+    return metrics.WorkerMetricsServer(
+        settings.worker_metrics_host, settings.worker_metrics_port, settings.metrics_token
+    ).start()
+
+
+def tracer_provider(exporter: Any = None) -> Any:
+    """The OpenTelemetry tracer provider of this process (``OTEL_ENABLED``); ``exporter`` replaces OTLP (tests)."""
+    from importlib.metadata import version
+
+    from videoflix.adapters.tracing.otel import tracer_provider as provider
+
+    return provider("videoflix", version("videoflix"), exporter)
+
+
+def tracing_available() -> bool:
+    """The ``videoflix[otel]`` extra is installed."""
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in ("opentelemetry.sdk", "opentelemetry.exporter.otlp"))
+
+
+def describe(settings: Settings) -> str:
+    """What this process uses, for its startup line: never a password, token or key."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    database = (
+        f"SQLite {url.database}" if settings.embedded else f"Postgres {url.host}:{url.port or 5432}/{url.database}"
+    )
+    if settings.redis_url:
+        redis = make_url(settings.redis_url.replace("rediss://", "redis://", 1))
+        queue = f"SAQ on Redis {redis.host}:{redis.port or 6379}/{redis.database or 0}"
+    else:
+        queue = "in-process jobs"
+    mailer = (
+        f"SMTP {settings.email_host}:{settings.email_port}"
+        if settings.email_host
+        else f"file outbox {settings.outbox_dir}"
+    )
+    try:
+        from videoflix.adapters.ffmpeg.binaries import find_ffmpeg
+
+        ffmpeg = find_ffmpeg(settings.ffmpeg_binary)
+    except FileNotFoundError:
+        ffmpeg = "not found"
+    return f"database: {database}; queue: {queue}; mail: {mailer}; ffmpeg: {ffmpeg}; media: {settings.media_root}"
+
+
+def create_worker(settings: Settings, *, concurrency: int = 2, burst: bool = False) -> VideoflixWorker:
     """The SAQ worker process (needs ``REDIS_URL``): every job of ``Job``, handled by its container's handler."""
     from videoflix.adapters.queue.saq_queue import SaqJobQueue
     from videoflix.adapters.queue.saq_worker import create_saq_worker
@@ -285,8 +428,19 @@ def create_worker(settings: Settings, *, concurrency: int = 2, burst: bool = Fal
         shutdown=shutdown,
         concurrency=concurrency,
         burst=burst,
-        sweep_every=settings.sweep_interval_seconds,
+        periodic=periodic_jobs(settings),
     )
+
+
+async def healthy_workers(settings: Settings, this_host_only: bool = True) -> int:
+    """Workers whose heartbeat is in Redis (on this machine, by default): ``videoflix worker-health``."""
+    import socket
+
+    from videoflix.adapters.queue.saq_worker import healthy_workers as count
+
+    if not settings.redis_url:
+        raise SettingsError("REDIS_URL: not set; without it there is no worker (jobs run inside `videoflix serve`)")
+    return await count(settings.redis_url, socket.gethostname() if this_host_only else None)
 
 
 def upgrade_database(settings: Settings, revision: str = "head") -> None:
@@ -300,6 +454,27 @@ def downgrade_database(settings: Settings, revision: str) -> None:
     from videoflix.adapters.db.migrate import downgrade
 
     downgrade(settings.database_url, revision)
+
+
+def database_revision(settings: Settings) -> list[str]:
+    """Where the schema is (``videoflix db current``)."""
+    from videoflix.adapters.db.migrate import current
+
+    return current(settings.database_url)
+
+
+def migration_history() -> list[str]:
+    """Every migration, newest first (``videoflix db history``)."""
+    from videoflix.adapters.db.migrate import history
+
+    return history()
+
+
+def new_migration(settings: Settings, message: str) -> None:
+    """For developers: a new revision autogenerated from the models against an up-to-date database."""
+    from videoflix.adapters.db.migrate import make_revision
+
+    make_revision(settings.database_url, message)
 
 
 def demo_clips(count: int) -> list[DemoClip]:

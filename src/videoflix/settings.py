@@ -1,7 +1,8 @@
 """Configuration read once from the environment (and an optional ``.env`` file).
 
 Every setting is declared once, in the ``Settings`` table below: its field, its environment variable, its default
-and the parser that checks it. The variable names of the original Django setup keep working (``SECRET_KEY``,
+and the parser that checks it. Any variable may instead name a file holding its value (``SECRET_KEY_FILE``,
+``DB_PASSWORD_FILE``, ...: container secrets). The variable names of the original Django setup keep working (``SECRET_KEY``,
 ``DEBUG``, ``DB_HOST``, ``EMAIL_HOST``, ...). With nothing configured, Videoflix runs on the embedded default:
 SQLite, in-process jobs, a file outbox for emails.
 
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 ENV_FILE_VARIABLE = "VIDEOFLIX_ENV_FILE"  # read from the process environment only: which .env file to read
+FILE_SUFFIX = "_FILE"  # NAME_FILE=/run/secrets/name: the value of NAME is that file's content
 MIN_SECRET_KEY_LENGTH = 32
 MIN_SECRET_KEY_BITS = 128
 ENTROPY_WINDOW = 512  # characters of a key the estimate looks at: plenty for 128 bits, and quick
@@ -252,6 +254,16 @@ class Settings:
     log_level: str = setting("LOG_LEVEL", "INFO", level_name)
     password_hash_workers: int = setting("PASSWORD_HASH_WORKERS", 1, positive)
     sweep_interval_seconds: int = setting("SWEEP_INTERVAL_SECONDS", 60, positive)
+    metrics_enabled: bool = setting("METRICS_ENABLED", True, boolean)
+    metrics_token: str = setting("METRICS_TOKEN", "", secret=True)
+    worker_metrics_port: int | None = setting("WORKER_METRICS_PORT", None, port)
+    worker_metrics_host: str = setting("WORKER_METRICS_HOST", "127.0.0.1")
+    otel_enabled: bool = setting("OTEL_ENABLED", False, boolean)
+    housekeeping_interval_seconds: int = setting("HOUSEKEEPING_INTERVAL_SECONDS", 3600, positive)
+    sent_email_retention_days: int = setting("SENT_EMAIL_RETENTION_DAYS", 14, positive)
+    expired_token_retention_days: int = setting("EXPIRED_TOKEN_RETENTION_DAYS", 1, positive)
+    stale_upload_hours: int = setting("STALE_UPLOAD_HOURS", 24, positive)
+    stale_staging_hours: int = setting("STALE_STAGING_HOURS", 48, positive)
 
     @property
     def embedded(self) -> bool:
@@ -282,7 +294,7 @@ class Settings:
         values: dict[str, Any] = {}
         for item in fields(cls):
             name = item.metadata["env"]
-            raw = env.get(name)
+            raw = _value_or_file(env, name)
             if raw is not None and raw.strip():
                 try:
                     value = item.metadata["parse"](raw)
@@ -303,6 +315,21 @@ class Settings:
                 'e.g. python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
             )
         return settings
+
+
+def _value_or_file(env: Mapping[str, str], name: str) -> str | None:
+    """``NAME``, or the content of the file ``NAME_FILE`` names (Docker and compose secrets: ``/run/secrets/...``),
+    without its trailing newline. Setting both is an error: which one would win is a guess."""
+    file_name = (env.get(f"{name}{FILE_SUFFIX}") or "").strip()
+    if not file_name:
+        return env.get(name)
+    if (env.get(name) or "").strip():
+        raise SettingsError(f"{name}: set either {name} or {name}{FILE_SUFFIX}, not both")
+    try:
+        return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+        raise SettingsError(f"{name}{FILE_SUFFIX}: cannot read {file_name}: {reason}") from None
 
 
 def variable_names() -> list[str]:

@@ -101,6 +101,11 @@ async def test_import_then_regenerate_skips_rebuilds_and_repairs(cli, observer, 
     assert imported.returncode == 0, imported.stderr
     video_id = int(re.search(r"imported video (\d+)", imported.stdout)[1])  # type: ignore[index]
     assert f"video {video_id}: ready" in imported.stdout
+    # No terminal here (as under cron or CI): the progress is plain lines with the percentage, ending at 100%.
+    progress = re.findall(rf"^video {video_id} 'Holiday': (\d+)%$", imported.stderr, re.MULTILINE)
+    assert progress and progress[-1] == "100", imported.stderr
+    assert [int(p) for p in progress] == sorted(int(p) for p in progress)
+    assert "\r" not in imported.stderr and "[#" not in imported.stderr  # no progress bar drawing
     assert clip.read_bytes() == original  # copied, never moved or changed
     video = await observer.media.get(video_id)
     assert video.status is VideoStatus.READY and video.progress == 100
@@ -115,6 +120,10 @@ async def test_import_then_regenerate_skips_rebuilds_and_repairs(cli, observer, 
     assert skipped.returncode == 0, skipped.stderr
     assert summary(skipped.stdout) == (0, 1, 0) and "complete, skipped" in skipped.stdout
     assert cli.releases(video_id) == [first_release]
+    listed = await cli.run("videos", "list", "--status", "ready")
+    assert listed.returncode == 0 and listed.stdout.startswith(f"{video_id}\tready\tFamily\tHoliday\t")
+    assert (await cli.run("videos", "list", "--status", "failed")).stdout == ""
+    assert (await cli.run("videos", "list", "--status", "lost")).returncode == 2  # a usage error
 
     rebuilt = await cli.run("hls", "regenerate", "--video-id", str(video_id), "--overwrite")
     assert rebuilt.returncode == 0, rebuilt.stderr
@@ -140,9 +149,9 @@ async def test_import_then_regenerate_skips_rebuilds_and_repairs(cli, observer, 
     assert cli.leftovers() == []
 
 
-async def test_regenerate_unknown_video_exits_2_with_a_clear_message(cli, observer):
+async def test_regenerate_unknown_video_exits_3_not_found_with_a_clear_message(cli, observer):
     result = await cli.run("hls", "regenerate", "--video-id", "999")
-    assert result.returncode == 2
+    assert result.returncode == 3  # not found; 2 is a usage error
     assert "no video with id 999" in result.stderr
 
 

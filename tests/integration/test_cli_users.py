@@ -82,11 +82,11 @@ def test_delete_asks_first_unless_told_yes(env, tmp_path) -> None:  # type: igno
     assert not asyncio.run(session_count_and_login(env))[1]
 
     code, _, err = run(["users", "delete", EMAIL, "--yes"], env, tmp_path)
-    assert code == 2 and err.strip() == f"Error: no account with the email {EMAIL}"
+    assert code == 3 and err.strip() == f"Error: no account with the email {EMAIL}"  # not found
 
 
-def test_an_unknown_or_malformed_email_exits_2(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_or_malformed_email_exits_3_not_found(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
     for command, email in (("deactivate", "nobody@example.com"), ("sign-out", "x,jane@example.com")):
         code, out, err = run(["users", command, email], env, tmp_path)
-        assert (code, out) == (2, "")
+        assert (code, out) == (3, "")
         assert err.strip() == f"Error: no account with the email {email}"

@@ -525,3 +525,62 @@ async def test_r4_requests_succeed_after_postgres_connections_are_terminated(pg_
         assert all(isinstance(result, CatalogSnapshot) for result in results), results
     finally:
         await container.close()
+
+
+# -- outbox for operators, and housekeeping -------------------------------------------------------------------------
+
+
+async def test_the_outbox_keeps_kind_and_user_lists_and_closes_failed_emails(container: Container) -> None:
+    from videoflix.domain.accounts.model import EmailKind, EmailStatus
+
+    message = EmailMessage("a@example.com", "Confirm", "link: token=abc", "<a>token=abc</a>")
+    other = EmailMessage("b@example.com", "Report", "hello", "<p>hello</p>")
+    async with container.uow() as uow:
+        activation = await uow.outbox.add(message, NOW, kind=EmailKind.ACTIVATION, user_id=7)
+        report = await uow.outbox.add(other, NOW)
+        await uow.outbox.mark_failed(activation, "550 no such mailbox")
+        await uow.outbox.mark_failed(report, "550 no such mailbox")
+        await uow.commit()
+    async with container.uow() as uow:
+        failed = await uow.outbox.recent(EmailStatus.FAILED, 10)
+        assert [(e.id, e.kind, e.user_id, e.last_error) for e in failed] == [
+            (report, EmailKind.OTHER, None, "550 no such mailbox"),
+            (activation, EmailKind.ACTIVATION, 7, "550 no such mailbox"),
+        ]
+        assert "token" not in (await uow.outbox.message(activation)).text  # type: ignore[union-attr]
+        assert await uow.outbox.message(report) == other  # no one-time link: kept to be sent as it was
+        assert await uow.outbox.close_failed(activation, EmailStatus.RETRIED)
+        assert not await uow.outbox.close_failed(activation, EmailStatus.CANCELLED)  # once only
+        await uow.commit()
+    async with container.uow() as uow:
+        assert (await uow.outbox.get(activation)).status is EmailStatus.RETRIED  # type: ignore[union-attr]
+        assert await uow.outbox.get(999) is None
+
+
+async def test_operations_count_by_status_and_delete_only_what_expired(container: Container) -> None:
+    from videoflix.domain.accounts.model import RefreshTokenRecord
+
+    async with container.uow() as uow:
+        user = await uow.users.add(User(email="u@example.com", password_hash="x", created_at=NOW))
+        assert user.id is not None
+        old = await uow.outbox.add(EmailMessage("u@example.com", "s", "t", "h"), NOW)
+        recent = await uow.outbox.add(EmailMessage("u@example.com", "s", "t", "h"), NOW)
+        await uow.outbox.add(EmailMessage("u@example.com", "s", "t", "h"), NOW)
+        await uow.outbox.mark_sent(old, NOW - timedelta(days=30))
+        await uow.outbox.mark_sent(recent, NOW - timedelta(days=1))
+        for name, expires in (("expired", NOW - timedelta(days=3)), ("valid", NOW + timedelta(hours=1))):
+            await uow.one_time_tokens.add(OneTimeToken(name, user.id, TokenPurpose.ACTIVATION, expires, expires))
+            await uow.refresh_tokens.add(RefreshTokenRecord(name, user.id, "f", NOW - timedelta(days=10), expires))
+        await uow.commit()
+    async with container.uow() as uow:
+        assert await uow.operations.email_counts() == {"sent": 2, "pending": 1}
+        assert await uow.operations.video_counts() == {}
+        assert [u.email for u in await uow.operations.users(10)] == ["u@example.com"]
+        cutoff = NOW - timedelta(days=14)
+        assert await uow.operations.delete_sent_emails(cutoff) == 1
+        assert await uow.operations.delete_expired_one_time_tokens(NOW - timedelta(days=1)) == 1
+        assert await uow.operations.delete_expired_refresh_tokens(NOW - timedelta(days=1)) == 1
+        await uow.commit()
+    async with container.uow() as uow:
+        assert await uow.operations.email_counts() == {"sent": 1, "pending": 1}
+        assert await uow.one_time_tokens.get("valid") is not None and await uow.one_time_tokens.get("expired") is None

@@ -5,6 +5,7 @@ stand-in upstream, serves X-Accel-Redirect files, thumbnails and uploads the way
 from __future__ import annotations
 
 import ast
+import asyncio
 import http.server
 import importlib.metadata
 import json
@@ -107,12 +108,15 @@ def urls_in(value: Any) -> list[str]:
 
 def test_compose_has_the_whole_stack(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "nginx", "mailpit"}
+    core = {"postgres", "redis", "migrate", "web", "worker", "nginx", "mailpit"}
+    assert set(services) == core | {"prometheus", "grafana"}
+    assert {name for name, service in services.items() if "profiles" in service} == {"prometheus", "grafana"}
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
     assert services["nginx"]["image"].startswith("nginx:1.27")
     assert services["mailpit"]["image"].startswith("axllent/mailpit")
-    for name in ("postgres", "redis"):
+    for name in ("postgres", "redis", "worker", "nginx", "mailpit", "prometheus", "grafana"):
         assert services[name]["healthcheck"]["test"], name
     assert "pg_isready" in str(services["postgres"]["healthcheck"]["test"])
     assert any(v.startswith("postgres:") for v in services["postgres"]["volumes"])
@@ -126,6 +130,55 @@ def test_compose_has_the_whole_stack(compose: dict[str, Any]) -> None:
     assert any("8025:8025" in port for port in services["mailpit"]["ports"])
 
 
+def test_every_image_is_pinned_to_a_version_and_every_log_is_rotated(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        image = service["image"]
+        if image == IMAGE:
+            continue
+        tag = image.rpartition(":")[2]
+        assert ":" in image and re.match(r"v?\d+\.\d+", tag), f"{name}: {image} is not pinned to a version"
+        options = service["logging"]["options"]
+        assert service["logging"]["driver"] == "json-file" and options["max-size"] and int(options["max-file"]) > 1
+    for service in videoflix_services(compose).values():
+        assert service["logging"]["options"]["max-size"], "the videoflix services rotate their logs too"
+
+
+def test_secrets_come_from_files_never_from_the_environment(compose: dict[str, Any]) -> None:
+    declared = compose["secrets"]
+    assert {"secret_key", "db_password", "metrics_token", "grafana_admin_password"} <= set(declared)
+    assert all(secret["file"].startswith("./secrets/") for secret in declared.values())
+    assert "/secrets/" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
+    for name, service in videoflix_services(compose).items():
+        environment = service["environment"]
+        mounted = {f"/run/secrets/{secret}" for secret in service["secrets"]}
+        for variable in ("SECRET_KEY", "DB_PASSWORD", "METRICS_TOKEN"):
+            assert environment[variable] == "", f"{name}: {variable} must come from its file"
+            assert environment[f"{variable}_FILE"] in mounted, name
+    postgres = compose["services"]["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]
+    grafana = compose["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+
+
+def test_the_settings_read_a_secret_from_the_file_compose_mounts(tmp_path: Path) -> None:
+    secret = tmp_path / "secret_key"
+    secret.write_text(KEY + "\n")
+    password = tmp_path / "db_password"
+    password.write_text("p@ss word\n")
+    settings = Settings.from_env(
+        {
+            "SECRET_KEY": "",
+            "SECRET_KEY_FILE": str(secret),
+            "DB_PASSWORD_FILE": str(password),
+            "DB_HOST": "postgres",
+            "VIDEOFLIX_DATA_DIR": str(tmp_path),
+        }
+    )
+    assert settings.secret_key == KEY and settings.db_password == "p@ss word"
+    assert "p%40ss%20word@postgres" in settings.database_url
+
+
 def test_every_videoflix_service_runs_a_real_command(compose: dict[str, Any]) -> None:
     services = videoflix_services(compose)
     assert set(services) == {"migrate", "web", "worker"}
@@ -136,6 +189,9 @@ def test_every_videoflix_service_runs_a_real_command(compose: dict[str, Any]) ->
     web = services["web"]["command"]
     assert web[0] == "serve" and "--no-migrate" in web and web[web.index("--workers") + 1] == "4"
     assert services["worker"]["command"][0] == "worker"
+    check = services["worker"]["healthcheck"]["test"]
+    assert check[:2] == ["CMD", "videoflix"]
+    check_videoflix_command(check[2:])  # `videoflix worker-health`
     # The image's own default command is one too.
     instructions = containerfile()
     entrypoint = exec_form(next(args for kind, args in instructions if kind == "ENTRYPOINT"))
@@ -154,6 +210,7 @@ def test_a_wrong_command_would_be_caught() -> None:
 
 def test_compose_sets_only_settings_videoflix_reads(compose: dict[str, Any]) -> None:
     known = settings_names()
+    known |= {f"{name}_FILE" for name in known}  # any setting may name a file holding its value
     for name, service in videoflix_services(compose).items():
         environment = service["environment"]
         unknown = set(environment) - known
@@ -197,9 +254,9 @@ def test_health_checks_point_at_real_endpoints(compose: dict[str, Any]) -> None:
     assert image_check == ["/api/health"]
     for path in web_check + image_check:
         assert path in routes, path
-    # The worker and the one-shot migration have no web server: the image's check is off for them.
-    for name in ("worker", "migrate"):
-        assert compose["services"][name]["healthcheck"] == {"disable": True}
+    # The one-shot migration has no web server: the image's check is off for it; the worker checks its heartbeat.
+    assert compose["services"]["migrate"]["healthcheck"] == {"disable": True}
+    assert "disable" not in compose["services"]["worker"]["healthcheck"]
 
 
 async def test_the_health_check_endpoints_answer(client: AsyncTestClient) -> None:
@@ -253,23 +310,39 @@ def test_containerfile_is_multi_stage_slim_and_non_root() -> None:
     assert any(kind == "HEALTHCHECK" for kind, _ in instructions)
     env = " ".join(args for kind, args in instructions if kind == "ENV")
     assert f"MEDIA_ROOT={MEDIA_ROOT}" in env
+    labels = " ".join(args for kind, args in instructions if kind == "LABEL")
+    for label in ("title", "description", "licenses", "version", "revision", "created"):
+        assert f"org.opencontainers.image.{label}=" in labels, label
+    volumes = exec_form(next(args for kind, args in instructions if kind == "VOLUME"))
+    assert set(volumes) == {"/srv/videoflix/data", MEDIA_ROOT}
+    example = CONTAINERFILE.read_text(encoding="utf-8").split("FROM", 1)[0]
+    assert f"-v videoflix-media:{MEDIA_ROOT}" in example  # the documented `docker run` keeps media on a volume
 
 
 def test_containerfile_installs_the_project_and_everything_it_imports() -> None:
     instructions = containerfile()
     runs = " ".join(args for kind, args in instructions if kind == "RUN")
     copies = [args for kind, args in instructions if kind == "COPY"]
-    assert "pip install --no-deps ." in runs  # the project itself
-    assert "['project']['dependencies']" in runs  # its declared dependencies, read from pyproject.toml
+    assert "pip install -r requirements/base.txt" in runs  # the exact versions of the lock
+    assert "pip install --no-deps ." in runs  # then the project itself, resolving nothing again
+    assert runs.index("pip install -r requirements/base.txt") < runs.index("pip install --no-deps .")
+    assert any(args.startswith("requirements/base.txt") for args in copies)
     assert any(args.startswith("pyproject.toml") for args in copies)
     assert any(args.startswith("src ") for args in copies)
     # What the build context lets in: an allowlist of exactly what the COPY lines need.
     allowed = [line for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines() if line.startswith("!")]
-    assert set(allowed) == {"!pyproject.toml", "!README.md", "!src/"}
-    # Every third-party module the code imports comes with a declared dependency (directly or through one).
+    assert set(allowed) == {"!pyproject.toml", "!README.md", "!requirements/base.txt", "!src/"}
+    # Every third-party module the code imports comes with a declared dependency (directly or through one), or with
+    # one of the optional extras it is imported for (ffmpeg-wheel, otel).
     import tomllib
 
-    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = project["dependencies"] + [
+        requirement
+        for extra, items in project["optional-dependencies"].items()
+        if extra != "dev"
+        for requirement in items
+    ]
     installed = _dependency_closure(declared)
     providers = importlib.metadata.packages_distributions()
     for module in _third_party_imports():
@@ -569,3 +642,125 @@ def test_an_unreachable_app_is_a_json_503(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/json"
     assert "unavailable" in response.json()["detail"]
+
+
+# -- the lock: the same versions on every install ---------------------------------------------------------------------
+
+
+def locked(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==([^\s;]+)", line)
+        if match:
+            pins[_normalize(match[1])] = match[2]
+    return pins
+
+
+def test_the_lock_pins_every_dependency_of_pyproject_within_its_bounds() -> None:
+    import tomllib
+
+    from packaging.version import Version
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    base, dev = locked(REPO / "requirements/base.txt"), locked(REPO / "requirements/dev.txt")
+    extras = [r for extra in ("dev", "otel", "ffmpeg-wheel") for r in project["optional-dependencies"][extra]]
+    for lock, requirements in ((base, project["dependencies"]), (dev, project["dependencies"] + extras)):
+        for line in requirements:
+            requirement = Requirement(line)
+            name = _normalize(requirement.name)
+            assert name in lock, f"{name} is not in the lock: run `make lock`"
+            assert Version(lock[name]) in requirement.specifier, f"{name}=={lock[name]} is outside {requirement}"
+    assert all(dev.get(name) == version for name, version in base.items())  # one set of versions
+    for name in ("litestar", "saq", "sqlalchemy", "granian"):  # a new major version is a deliberate change
+        [requirement] = [Requirement(r) for r in project["dependencies"] if _normalize(Requirement(r).name) == name]
+        assert any(spec.operator == "<" for spec in requirement.specifier), name
+    assert "imageio-ffmpeg" not in base  # 165 MB only for those who ask for it (the ffmpeg-wheel extra)
+
+
+def test_make_ci_and_the_image_install_from_the_lock() -> None:
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert "pip install --quiet -r requirements/base.txt" in makefile
+    assert "pip install --quiet -r requirements/dev.txt" in makefile
+    assert makefile.count("pip install --quiet --no-deps -e .") == 2
+    assert "uv pip compile pyproject.toml" in makefile  # `make lock`
+    ci = (REPO / ".ci/run").read_text(encoding="utf-8")
+    assert "make lint" in ci and "make test" in ci  # make installs from the lock
+
+
+# -- monitoring: Prometheus and Grafana (compose's `monitoring` profile) -------------------------------------------
+
+
+def test_prometheus_scrapes_web_and_worker_with_the_metrics_token(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    web, worker = jobs["videoflix-web"], jobs["videoflix-worker"]
+    assert web["static_configs"][0]["targets"] == ["web:8000"]
+    assert worker["dns_sd_configs"][0]["names"] == ["worker"]
+    services = compose["services"]
+    assert str(worker["dns_sd_configs"][0]["port"]) == services["worker"]["environment"]["WORKER_METRICS_PORT"]
+    assert "9101" in services["worker"]["expose"]
+    prometheus = services["prometheus"]
+    for job in (web, worker):
+        assert job["metrics_path"] == "/metrics"
+        assert job["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
+    assert "metrics_token" in prometheus["secrets"]
+    assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    assert all(port.startswith("127.0.0.1:") for port in prometheus["ports"] + services["grafana"]["ports"])
+
+
+def test_grafana_provisions_the_prometheus_source_and_the_dashboard(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
+    source = yaml.safe_load((REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    [datasource] = source["datasources"]
+    assert datasource["url"] == "http://prometheus:9090" and datasource["type"] == "prometheus"
+    provider = yaml.safe_load((REPO / "deploy/grafana/provisioning/dashboards/videoflix.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    dashboard = json.loads((REPO / "deploy/grafana/dashboards/videoflix.json").read_text())
+    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+    assert all(panel["datasource"]["uid"] == datasource["uid"] for panel in panels)
+
+
+async def test_every_metric_on_the_dashboard_is_one_videoflix_serves(tmp_path: Path) -> None:
+    """The dashboard's queries name metrics of the web's /metrics and the worker's port (one registry here)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.conftest import make_settings
+    from videoflix.adapters.db.migrate import upgrade
+    from videoflix.bootstrap import bootstrap
+
+    settings = make_settings(tmp_path, METRICS_TOKEN="dashboard-token-0123456789")
+    await asyncio.to_thread(upgrade, settings.database_url)
+    container = await bootstrap(settings, run_periodic_sweeps=False)
+    try:
+        async with AsyncTestClient(create_app(container=container), base_url="http://127.0.0.1:8000") as client:
+            text = (await client.get("/metrics", headers={"Authorization": "Bearer dashboard-token-0123456789"})).text
+    finally:
+        await container.close()
+    served = set()
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
+    for family in text_string_to_metric_families(text):
+        served |= {family.name + suffix for suffix in suffixes.get(family.type, [""])}
+    dashboard = json.loads((REPO / "deploy/grafana/dashboards/videoflix.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        for name in re.findall(r"\b(videoflix_[a-z_]+)", target["expr"])
+    }
+    assert len(used) >= 12
+    assert used <= served, sorted(used - served)
+    for needed in ("videoflix_http_requests_total", "videoflix_transcodes_total", "videoflix_queue_jobs"):
+        assert needed in used  # requests, transcodes, queue and emails are on it
+    assert "videoflix_outbox_emails" in used
+
+
+def test_nginx_never_serves_metrics_and_answers_its_own_health_check(proxied: tuple[NginxProxy, Upstream]) -> None:
+    proxy, upstream = proxied
+    for path in ("/metrics", "/metrics/"):
+        hidden = httpx.get(proxy.url + path)
+        assert hidden.status_code == 404 and hidden.json() == {"detail": "Not found."}
+    health = httpx.get(proxy.url + "/nginx-health")
+    assert (health.status_code, health.text) == (200, "ok\n")
+    assert not [seen for seen in upstream.seen if seen["path"].startswith(("/metrics", "/nginx-health"))]

@@ -1,4 +1,4 @@
-"""FileMailer writes real .eml files: parseable, atomic, idempotent per message id, and logs the link."""
+"""FileMailer writes real .eml files: parseable, atomic, idempotent per message id, and logs the link (token redacted)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,9 @@ async def test_a_hostile_message_id_stays_inside_the_folder(tmp_path: Path) -> N
     assert not (tmp_path / "escape.eml").exists()
 
 
-async def test_logs_recipient_subject_path_and_the_first_link(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_s25_logs_recipient_subject_path_and_the_first_link_without_its_token(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="videoflix.mail")
     await FileMailer(tmp_path, FROM).send(message(), message_id="outbox-9")
 
@@ -80,7 +82,10 @@ async def test_logs_recipient_subject_path_and_the_first_link(tmp_path: Path, ca
     assert "user@example.com" in line
     assert "Confirm your email" in line
     assert str(tmp_path / "outbox-9.eml") in line
-    assert f"link: {LINK}" in line  # the first link, not the later one
+    # The first link, not the later one; its one-time token stays in the file, out of the logs (S25).
+    assert "link: http://127.0.0.1:5500/pages/auth/activate.html?uid=MTI&token=[redacted]" in line
+    assert "Zx9-_" not in line
+    assert "Zx9-_" in (tmp_path / "outbox-9.eml").read_text()
     assert "example.com/later" not in line
 
 

@@ -67,3 +67,31 @@ def test_thumbnails_are_served_by_strict_name_only(tmp_path: Path) -> None:
         assert store.thumbnail_file(hostile) is None, hostile
     store.delete_thumbnail(name)
     assert store.thumbnail_file(name.removeprefix("thumbnails/")) is None
+
+
+def test_temporary_files_are_listed_with_their_latest_write_and_removed_one_by_one(tmp_path: Path) -> None:
+    import os
+    from datetime import UTC, datetime
+
+    from videoflix.domain.media.model import TemporaryKind
+
+    store = FilesystemMediaStore(tmp_path / "media")
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
+    with store.incoming() as upload:
+        upload.write_bytes(b"half an upload")
+        os.utime(upload, (long_ago, long_ago))
+        staging = ladder(store, 3, "building")
+        for path in [staging, *staging.rglob("*")]:
+            os.utime(path, (long_ago, long_ago))
+        (staging / "480p" / "001.ts").write_bytes(b"just written")  # deep inside: the folder is in use
+        found = {item.kind: item for item in store.temporary_files()}
+        assert found[TemporaryKind.UPLOAD].name == upload.name
+        assert found[TemporaryKind.UPLOAD].modified_at == datetime.fromtimestamp(long_ago, UTC)
+        assert found[TemporaryKind.STAGING].name == staging.name
+        assert found[TemporaryKind.STAGING].modified_at.year > 2020
+        for item in found.values():
+            store.remove_temporary_file(item)
+        assert not upload.exists() and not staging.exists()
+    assert store.temporary_files() == []
+    store.publish(4, ladder(store, 4, "published"))
+    assert store.temporary_files() == [] and store.is_published(4)  # published ladders are no temporary files

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, replace
 from email.message import EmailMessage as MimeMessage
@@ -14,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import TEST_ORIGIN, make_settings
+from tests.e2e.server import VIDEOFLIX, Worker, process_env
 from tests.smtp_server import SmtpSink
 from videoflix.adapters.db.models import OutboxEmailModel
 from videoflix.adapters.queue.inprocess import InProcessJobQueue
@@ -22,6 +26,7 @@ from videoflix.adapters.queue.saq_queue import SaqJobQueue, create_redis, create
 from videoflix.bootstrap import Container, bootstrap, create_worker
 from videoflix.domain.accounts.model import encode_uid
 from videoflix.domain.jobs import Job
+from videoflix.entrypoints.logs import ContextFilter
 from videoflix.settings import Settings
 
 PASSWORD = "tangerine-rocket-harbour-42"
@@ -226,12 +231,9 @@ async def test_r2_saq_enqueue_with_redis_down_returns_false_quickly(caplog: pyte
         await queue.close()  # shutting down with Redis down does not raise either
 
 
-async def run_burst_worker(settings: Settings, timeout: float = 30) -> None:
-    """``videoflix worker`` until the queue is empty (SAQ burst mode), in this event loop."""
+async def run_burst_worker(settings: Settings, timeout: float = 120) -> None:
+    """``videoflix worker --burst`` until the queue is empty, in this event loop (``timeout`` only guards a hang)."""
     worker = create_worker(settings, burst=True)
-    # SAQ's upkeep loops sleep up to 60 s between rounds and stop() waits for them (up to the 30 s grace period):
-    # short rounds let the burst end as soon as the queue is empty.
-    worker.timers.update(schedule=1, worker_info=1, sweep=1, abort=1)
     try:
         await asyncio.wait_for(worker.start(), timeout)
     finally:
@@ -295,3 +297,122 @@ async def test_burst_worker_delivers_the_activation_email_of_a_registration(
         finally:
             await app.close()
         assert len(sink.messages) == 1
+
+
+async def test_a_burst_worker_exits_as_soon_as_the_queue_is_empty(sqlite_settings: Settings, redis_url: str) -> None:
+    """Cron-friendly: nothing waits out SAQ's upkeep rounds or the shutdown grace period. Both are an hour here,
+    so a worker that waited for them would hit the guard instead of ending."""
+    settings = replace(sqlite_settings, redis_url=redis_url)
+    worker = create_worker(settings, burst=True)
+    worker.timers.update(schedule=3600, worker_info=3600, sweep=3600, abort=3600)
+    worker._shutdown_grace_period_s = 3600
+    try:
+        await asyncio.wait_for(worker.start(), 60)
+    finally:
+        await worker.queue.disconnect()
+    assert not worker.tasks and not worker.unavailable
+
+
+async def test_jobs_run_by_the_worker_log_their_job_id_and_the_request_that_rang_them(
+    sqlite_settings: Settings, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from videoflix.domain.context import request_id
+
+    settings = replace(sqlite_settings, redis_url=redis_url)
+    app = await bootstrap(settings, run_periodic_sweeps=False)
+    try:
+        token = request_id.set("req-from-the-web-0001")
+        try:
+            await app.queue.enqueue(Job.SWEEP, key="sweep-now")
+        finally:
+            request_id.reset(token)
+        caplog.set_level(logging.DEBUG, logger="videoflix.jobs")
+        caplog.handler.addFilter(ContextFilter())  # what the configured handler adds to every line
+        await run_burst_worker(settings)
+    finally:
+        await app.close()
+    [started] = [r for r in caplog.records if r.name == "videoflix.jobs" and "started" in r.getMessage()]
+    assert (started.job_id, started.request_id) == ("sweep-now", "req-from-the-web-0001")  # type: ignore[attr-defined]
+    assert any("job sweep  finished" in r.getMessage() for r in caplog.records if r.name == "videoflix.jobs")
+
+
+async def test_the_queue_snapshot_counts_waiting_jobs_per_job(redis_url: str) -> None:
+    queue = SaqJobQueue(create_saq_queue(create_redis(redis_url)))
+    try:
+        await queue.enqueue(Job.DELIVER_EMAIL, key="email:1", outbox_id=1)
+        await queue.enqueue(Job.DELIVER_EMAIL, key="email:2", outbox_id=2)
+        await queue.enqueue(Job.TRANSCODE_VIDEO, key="transcode:3", video_id=3)
+        snapshot = await queue.snapshot()
+    finally:
+        await queue.close()
+    assert (snapshot.jobs[Job.DELIVER_EMAIL].queued, snapshot.jobs[Job.TRANSCODE_VIDEO].queued) == (2, 1)
+    assert snapshot.jobs[Job.SWEEP].queued == 0 and snapshot.running == []
+
+
+def test_worker_health_follows_the_heartbeat_of_a_worker_on_this_machine(tmp_path: Path, redis_url: str) -> None:
+    env = process_env(
+        VIDEOFLIX_DATA_DIR=str(tmp_path / "data"),
+        SECRET_KEY="test-secret-key-that-is-long-enough-for-hs256-0123456789",
+        DEBUG="true",
+        REDIS_URL=redis_url,
+        LOG_LEVEL="WARNING",
+    )
+    subprocess.run([VIDEOFLIX, "db", "upgrade"], env=env, capture_output=True, check=True)
+
+    def health() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([VIDEOFLIX, "worker-health"], env=env, capture_output=True, text=True, check=False)
+
+    alone = health()
+    assert alone.returncode == 1 and "no worker heartbeat" in alone.stderr
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 90
+        while (answer := health()).returncode != 0:
+            assert worker.proc.poll() is None, worker.log()
+            assert time.monotonic() < deadline, answer.stderr + worker.log()
+            time.sleep(0.5)
+        assert answer.stdout.startswith("healthy: 1 worker")
+    finally:
+        worker.stop()
+    down = subprocess.run(
+        [VIDEOFLIX, "worker-health"], env={**env, "REDIS_URL": UNREACHABLE_REDIS}, capture_output=True, text=True
+    )
+    assert down.returncode == 1 and "Redis unavailable" in down.stderr
+
+
+def cpu_ticks(pid: int) -> int:
+    """User plus system CPU time of a process (and its waited-for children), in clock ticks, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15])
+
+
+def test_r2_with_redis_down_the_worker_backs_off_instead_of_spinning(tmp_path: Path) -> None:
+    """R2: a worker whose Redis is gone waits longer and longer between attempts. Over the same stretch of time it
+    uses a small part of the CPU that a busy loop uses (compared in one run: the machine may be loaded)."""
+    env = process_env(
+        VIDEOFLIX_DATA_DIR=str(tmp_path / "data"),
+        SECRET_KEY="test-secret-key-that-is-long-enough-for-hs256-0123456789",
+        DEBUG="true",
+        REDIS_URL=UNREACHABLE_REDIS,
+        LOG_LEVEL="INFO",
+    )
+    subprocess.run([VIDEOFLIX, "db", "upgrade"], env=env, capture_output=True, check=True)
+    worker = Worker(env, tmp_path / "worker.log")
+    busy = None
+    try:
+        deadline = time.monotonic() + 90
+        while worker.log().count("Redis unavailable") < 3:  # started, and failing to dequeue
+            assert worker.proc.poll() is None, worker.log()
+            assert time.monotonic() < deadline, worker.log()
+            time.sleep(0.2)
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        worker_before, busy_before = cpu_ticks(worker.proc.pid), cpu_ticks(busy.pid)
+        time.sleep(4)
+        worker_used, busy_used = cpu_ticks(worker.proc.pid) - worker_before, cpu_ticks(busy.pid) - busy_before
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+        worker.stop()
+    assert busy_used > 50, "the busy loop got no CPU: nothing to compare with"
+    assert worker_used < busy_used * 0.1, (worker_used, busy_used)

@@ -1,11 +1,11 @@
-"""Ports shared by every domain package: unit of work, clock and job queue."""
+"""Ports shared by every domain package: unit of work, clock, job queue and its monitor."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, runtime_checkable
 
-from videoflix.domain.jobs import Job
+from videoflix.domain.jobs import Job, QueueSnapshot
 
 
 class Clock(Protocol):
@@ -28,6 +28,13 @@ class JobQueue(Protocol):
         """Ask for ``job(**kwargs)`` to run soon; ``key`` dedupes rings, ``timeout`` overrides the job's default
         limit in seconds. Returns False when the ring was not delivered (the sweep will ring again)."""
         ...
+
+
+@runtime_checkable
+class JobMonitor(Protocol):
+    """What operators see of a job queue: per job, what waits and what runs, and on what."""
+
+    async def snapshot(self) -> QueueSnapshot: ...
 
 
 class UnitOfWorkBase(Protocol):

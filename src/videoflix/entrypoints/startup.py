@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from videoflix.bootstrap import upgrade_database
+from videoflix.bootstrap import tracing_available, upgrade_database
 from videoflix.entrypoints.logs import configure_logging
 from videoflix.settings import Settings, SettingsError, prepare_data_dir
 
@@ -18,6 +18,8 @@ def load_settings() -> Settings:
     the process exits with code 2, without a traceback. The CLI and the Granian app factory come through here."""
     try:
         settings = prepare_data_dir(Settings.from_env())
+        if settings.otel_enabled and not tracing_available():
+            raise SettingsError("OTEL_ENABLED: OpenTelemetry is not installed: pip install 'videoflix[otel]'")
     except SettingsError as error:
         print(f"videoflix: configuration error: {error}", file=sys.stderr)
         raise SystemExit(CONFIGURATION_ERROR_EXIT) from None

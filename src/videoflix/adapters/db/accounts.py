@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,8 +21,11 @@ from videoflix.domain.accounts.model import (
     GENERIC_INPUT_ERROR,
     ClaimedEmail,
     DuplicateEmail,
+    EmailKind,
     EmailMessage,
+    EmailStatus,
     OneTimeToken,
+    OutboxEmail,
     RefreshTokenRecord,
     RotationOutcome,
     SessionRevocation,
@@ -33,7 +36,22 @@ from videoflix.domain.accounts.model import (
 REDACTED = "(removed after delivery: it contained a one-time link)"
 
 
-def _user(row: UserModel) -> User:
+def _outbox_email(row: OutboxEmailModel) -> OutboxEmail:
+    return OutboxEmail(
+        id=row.id,
+        to=row.recipient,
+        subject=row.subject,
+        kind=EmailKind(row.kind) if row.kind else EmailKind.UNKNOWN,
+        user_id=row.user_id,
+        status=EmailStatus(row.status),
+        attempts=row.attempts,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+def user_from_row(row: UserModel) -> User:
     return User(
         id=row.id,
         email=row.email,
@@ -70,15 +88,15 @@ class SqlUserRepository:
             await self._session.flush()
         except IntegrityError as error:  # a concurrent registration of the same email won the race
             raise DuplicateEmail(GENERIC_INPUT_ERROR) from error
-        return _user(row)
+        return user_from_row(row)
 
     async def get(self, user_id: int) -> User | None:
         row = await self._session.get(UserModel, user_id)
-        return _user(row) if row else None
+        return user_from_row(row) if row else None
 
     async def get_by_email(self, email: str) -> User | None:
         row = await self._session.scalar(select(UserModel).where(UserModel.email == email))
-        return _user(row) if row else None
+        return user_from_row(row) if row else None
 
     async def lock(self, user_id: int, *, shared: bool = False) -> User | None:
         # FOR UPDATE / FOR SHARE on Postgres; SQLite has no row locks and needs none: its transactions take the
@@ -89,7 +107,7 @@ class SqlUserRepository:
             .with_for_update(read=shared)
             .execution_options(populate_existing=True)
         )
-        return _user(row) if row else None
+        return user_from_row(row) if row else None
 
     async def search(self, fragment: str | None, offset: int, limit: int) -> tuple[list[User], int]:
         query = select(UserModel)
@@ -97,7 +115,7 @@ class SqlUserRepository:
             query = query.where(UserModel.email.like(_like_fragment(fragment), escape="\\"))
         total = await self._session.scalar(select(func.count()).select_from(query.subquery()))
         rows = await self._session.scalars(query.order_by(UserModel.id).offset(offset).limit(limit))
-        return [_user(row) for row in rows], total or 0
+        return [user_from_row(row) for row in rows], total or 0
 
     async def set_active(self, user_id: int, is_active: bool) -> None:
         await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(is_active=is_active))
@@ -289,7 +307,9 @@ class SqlOutbox:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, message: EmailMessage, now: datetime) -> int:
+    async def add(
+        self, message: EmailMessage, now: datetime, kind: EmailKind = EmailKind.OTHER, user_id: int | None = None
+    ) -> int:
         row = OutboxEmailModel(
             recipient=message.to,
             subject=message.subject,
@@ -299,10 +319,36 @@ class SqlOutbox:
             attempts=0,
             created_at=now,
             available_at=now,
+            kind=kind.value,
+            user_id=user_id,
         )
         self._session.add(row)
         await self._session.flush()
         return row.id
+
+    async def get(self, outbox_id: int) -> OutboxEmail | None:
+        row = await self._session.get(OutboxEmailModel, outbox_id)
+        return _outbox_email(row) if row is not None else None
+
+    async def message(self, outbox_id: int) -> EmailMessage | None:
+        row = await self._session.get(OutboxEmailModel, outbox_id)
+        if row is None:
+            return None
+        return EmailMessage(to=row.recipient, subject=row.subject, text=row.text_body, html=row.html_body)
+
+    async def recent(self, status: EmailStatus | None, limit: int) -> list[OutboxEmail]:
+        query = select(OutboxEmailModel).order_by(OutboxEmailModel.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(OutboxEmailModel.status == status.value)
+        return [_outbox_email(row) for row in await self._session.scalars(query)]
+
+    async def close_failed(self, outbox_id: int, status: EmailStatus) -> bool:
+        result = await self._session.execute(
+            update(OutboxEmailModel)
+            .where(OutboxEmailModel.id == outbox_id, OutboxEmailModel.status == EmailStatus.FAILED.value)
+            .values(status=status.value)
+        )
+        return affected_rows(result) == 1
 
     async def claim(self, outbox_id: int, now: datetime, lease_seconds: int) -> ClaimedEmail | None:
         result = await self._session.execute(
@@ -337,6 +383,8 @@ class SqlOutbox:
         )
 
     async def mark_failed(self, outbox_id: int, error: str) -> None:
+        # Bodies with a one-time link are not kept (a retry sends a fresh link); others stay, to be sent as they were.
+        keeps_body = OutboxEmailModel.kind == EmailKind.OTHER.value
         await self._session.execute(
             update(OutboxEmailModel)
             .where(OutboxEmailModel.id == outbox_id)
@@ -344,8 +392,8 @@ class SqlOutbox:
                 status="failed",
                 attempts=OutboxEmailModel.attempts + 1,
                 last_error=error[:2000],
-                text_body=REDACTED,
-                html_body=REDACTED,
+                text_body=case((keeps_body, OutboxEmailModel.text_body), else_=REDACTED),
+                html_body=case((keeps_body, OutboxEmailModel.html_body), else_=REDACTED),
             )
         )
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(database_url: str) -> Config:
-    config = Config()
+def alembic_config(database_url: str, stdout: io.StringIO | None = None) -> Config:
+    config = Config(stdout=stdout) if stdout is not None else Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
@@ -52,3 +54,23 @@ def downgrade(database_url: str, revision: str) -> None:
 def make_revision(database_url: str, message: str) -> None:
     """For developers: autogenerate a new revision against an up-to-date database."""
     command.revision(alembic_config(database_url), message=message, autogenerate=True)
+
+
+def current(database_url: str) -> list[str]:
+    """The revisions the database is at (``0004 (head)``), as Alembic reports them; empty for a fresh database."""
+    out = io.StringIO()
+    command.current(alembic_config(database_url, out))
+    return [line for line in out.getvalue().splitlines() if line.strip()]
+
+
+def history() -> list[str]:
+    """Every revision, newest first: ``<down> -> <revision> (head), <message>``. Reads no database."""
+    script = ScriptDirectory.from_config(alembic_config(""))
+    heads = set(script.get_heads())
+    lines = []
+    for revision in script.walk_revisions():
+        down = revision.down_revision or "<base>"
+        head = " (head)" if revision.revision in heads else ""
+        message = (revision.doc or "").splitlines()[0] if revision.doc else ""
+        lines.append(f"{down} -> {revision.revision}{head}, {message}")
+    return lines

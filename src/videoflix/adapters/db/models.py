@@ -73,6 +73,9 @@ class OutboxEmailModel(BigIntBase):
     # Pending: when the next attempt may start (a lease or a backoff pushes it into the future).
     available_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    # What the email is and for whom, so a failed one can be sent again with a fresh link (NULL: older rows).
+    kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class CategoryModel(BigIntBase):

@@ -13,6 +13,7 @@ from videoflix.adapters.db.accounts import (
     SqlSessionRevocationLog,
     SqlUserRepository,
 )
+from videoflix.adapters.db.operations import SqlOperationsRepository
 from videoflix.adapters.db.videos import SqlCatalogReader, SqlVideoRepository
 from videoflix.domain.accounts.ports import (
     OneTimeTokenRepository,
@@ -23,6 +24,7 @@ from videoflix.domain.accounts.ports import (
 )
 from videoflix.domain.catalog.ports import CatalogReader
 from videoflix.domain.media.ports import VideoRepository
+from videoflix.domain.operations.ports import OperationsRepository
 
 
 class SqlUnitOfWork:
@@ -39,6 +41,7 @@ class SqlUnitOfWork:
     outbox: Outbox
     videos: VideoRepository
     catalog: CatalogReader
+    operations: OperationsRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -52,6 +55,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self.session)
         self.videos = SqlVideoRepository(self.session)
         self.catalog = SqlCatalogReader(self.session)
+        self.operations = SqlOperationsRepository(self.session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

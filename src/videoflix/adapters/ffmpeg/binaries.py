@@ -26,7 +26,9 @@ def find_ffmpeg(configured: str | None = None) -> str:
 
         return str(imageio_ffmpeg.get_ffmpeg_exe())
     except (ImportError, RuntimeError) as exc:
-        raise FileNotFoundError("ffmpeg not found: install it or the imageio-ffmpeg package") from exc
+        raise FileNotFoundError(
+            "ffmpeg not found: install it (apt-get install ffmpeg) or pip install 'videoflix[ffmpeg-wheel]'"
+        ) from exc
 
 
 def find_ffprobe(configured: str | None = None) -> str | None:

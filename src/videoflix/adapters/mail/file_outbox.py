@@ -1,10 +1,13 @@
-"""The embedded default's mailer: every email becomes an ``.eml`` file, and its link shows up in the log."""
+"""The embedded default's mailer: every email becomes an ``.eml`` file, and its link shows up in the log with the
+one-time token redacted (see docs/security.md (S25)): the whole link is in the file, which only the account
+running Videoflix can read."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import re
 import tempfile
 from email import policy
 from pathlib import Path
@@ -14,6 +17,12 @@ from videoflix.domain.accounts.model import EmailMessage
 from videoflix.domain.accounts.ports import DeliveryError
 
 log = logging.getLogger("videoflix.mail")
+_TOKEN = re.compile(r"([?&]token=)[^&\s#]+")
+
+
+def redacted_link(link: str) -> str:
+    """The link without its one-time token: enough to tell which email it was, useless to anyone reading logs."""
+    return _TOKEN.sub(r"\g<1>[redacted]", link)
 
 
 class FileMailer:
@@ -45,7 +54,7 @@ class FileMailer:
             message.to,
             message.subject,
             path,
-            first_link(message.text) or "-",
+            redacted_link(first_link(message.text) or "-"),
         )
 
 

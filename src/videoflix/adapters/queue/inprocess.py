@@ -7,8 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from videoflix.adapters.queue.jobs import LIMITS, JobLimits
-from videoflix.domain.jobs import Job
+from videoflix.adapters.queue.jobs import LIMITS, JobLimits, run_job
+from videoflix.domain.jobs import Job, JobState, QueueSnapshot, RunningJob
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,8 @@ class InProcessJobQueue:
     def __init__(self) -> None:
         self._handlers: dict[Job, Handler] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._jobs: dict[str, tuple[Job, dict[str, Any]]] = {}  # key -> what it runs, while it runs or waits
+        self._active: set[str] = set()  # keys whose handler is running now (not waiting for a slot or a retry)
         self._periodic: list[asyncio.Task[None]] = []
         self._transcode_slot = asyncio.Semaphore(1)  # two cores: one ffmpeg at a time keeps the API responsive
 
@@ -38,20 +40,39 @@ class InProcessJobQueue:
         if key in self._running:
             return True
         limits = LIMITS[job]
+        # The task copies this context: the request that rang the job stays on the job's log lines.
         task = asyncio.create_task(self._run(job, key, timeout or limits.timeout, limits, kwargs))
         self._running[key] = task
-        task.add_done_callback(lambda _t: self._running.pop(key, None))
+        self._jobs[key] = (job, kwargs)
+        task.add_done_callback(lambda _t: self._forget(key))
         return True
+
+    def _forget(self, key: str) -> None:
+        self._running.pop(key, None)
+        self._jobs.pop(key, None)
+        self._active.discard(key)
+
+    async def snapshot(self) -> QueueSnapshot:
+        """Jobs of this process: waiting (for the transcode slot or a retry) and running."""
+        states = {job: JobState() for job in Job}
+        running = []
+        for key, (job, kwargs) in list(self._jobs.items()):
+            if key in self._active:
+                states[job].running += 1
+                running.append(RunningJob(job=job, key=key, kwargs=dict(kwargs)))
+            else:
+                states[job].queued += 1
+        return QueueSnapshot(jobs=states, running=running)
 
     async def _run(self, job: Job, key: str, timeout: int, limits: JobLimits, kwargs: dict[str, Any]) -> None:
         for attempt in range(1, limits.retries + 1):
             try:
                 if job is Job.TRANSCODE_VIDEO:
                     async with self._transcode_slot, asyncio.timeout(timeout):
-                        await self._handlers[job](**kwargs)
+                        await self._attempt(job, key, kwargs)
                 else:
                     async with asyncio.timeout(timeout):
-                        await self._handlers[job](**kwargs)
+                        await self._attempt(job, key, kwargs)
                 return
             except asyncio.CancelledError:
                 raise
@@ -59,6 +80,13 @@ class InProcessJobQueue:
                 log.exception("job %s (%s) failed, attempt %d of %d", job, key, attempt, limits.retries)
                 if attempt < limits.retries:
                     await asyncio.sleep(limits.retry_delay * 2 ** (attempt - 1))
+
+    async def _attempt(self, job: Job, key: str, kwargs: dict[str, Any]) -> None:
+        self._active.add(key)
+        try:
+            await run_job(job, key, self._handlers[job], kwargs)
+        finally:
+            self._active.discard(key)
 
     def every(self, seconds: float, job: Job) -> None:
         """Ring ``job`` periodically (the sweeps that pick up lost or stuck work)."""

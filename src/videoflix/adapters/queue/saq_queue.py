@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from redis.asyncio import Redis
+from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from videoflix.adapters.queue.jobs import LIMITS
-from videoflix.domain.jobs import Job
+from videoflix.domain.context import request_id as current_request_id
+from videoflix.domain.jobs import Job, JobState, QueueSnapshot, RunningJob
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "videoflix"
+SNAPSHOT_LIMIT = 10_000  # jobs read per snapshot: enough for any real backlog, bounded for a runaway one
+WAITING = frozenset({Status.NEW, Status.QUEUED})  # queued, or waiting for a retry's delay
 
 
 def create_redis(url: str) -> Redis:
@@ -32,6 +37,7 @@ class SaqJobQueue:
 
     async def enqueue(self, job: Job, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
         limits = LIMITS[job]
+        request_id = current_request_id.get()
         try:
             async with asyncio.timeout(3):
                 await self.queue.enqueue(
@@ -42,12 +48,40 @@ class SaqJobQueue:
                     retry_delay=limits.retry_delay,
                     retry_backoff=True,
                     heartbeat=limits.heartbeat,
+                    # The request that rang the job: the worker puts its id on the job's log lines.
+                    meta={"request_id": request_id} if request_id else {},
                     **kwargs,
                 )
         except Exception as error:
             log.warning("could not enqueue %s (%s): %s; the sweep will retry", job, key, type(error).__name__)
             return False
         return True
+
+    async def snapshot(self) -> QueueSnapshot:
+        """Every unfinished job in Redis (queued, waiting for a retry, running), by job; running ones with their
+        arguments. Raises when Redis cannot be reached."""
+        states = {job: JobState() for job in Job}
+        running: list[RunningJob] = []
+        redis = self.queue.redis
+        ids = await redis.zrange(self.queue.namespace("incomplete"), 0, SNAPSHOT_LIMIT - 1)
+        ids += await redis.lrange(self.queue.namespace("active"), 0, SNAPSHOT_LIMIT - 1)  # type: ignore[misc]
+        unique = list(dict.fromkeys(ids))  # a running job is in both
+        raw: list[bytes | None] = await redis.mget(unique) if unique else []
+        for payload in raw:
+            saq_job = self.queue.deserialize(payload) if payload else None
+            if saq_job is None or saq_job.function not in Job.__members__.values():
+                continue
+            job = Job(saq_job.function)
+            if saq_job.status is Status.ACTIVE:
+                states[job].running += 1
+                started = saq_job.started / 1000 if saq_job.started else None
+                running.append(
+                    RunningJob(job=job, key=saq_job.key, kwargs=dict(saq_job.kwargs or {}), started_at=started)
+                )
+            elif saq_job.status in WAITING:
+                states[job].queued += 1
+        running.sort(key=lambda item: item.started_at or time.time())
+        return QueueSnapshot(jobs=states, running=running)
 
     async def close(self) -> None:
         try:

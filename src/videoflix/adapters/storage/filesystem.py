@@ -20,8 +20,10 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
+from videoflix.domain.media.model import TemporaryFile, TemporaryKind
 from videoflix.domain.media.ports import ServedFile
 from videoflix.domain.media.streaming import PLAYLIST, is_stream_file
 
@@ -29,6 +31,7 @@ from videoflix.domain.media.streaming import PLAYLIST, is_stream_file
 _RELEASE_LINK = re.compile(r"\.\./releases/[0-9]{1,18}/[0-9a-f]{32}")
 _THUMBNAIL_NAME = re.compile(r"^[0-9]{1,18}-[0-9a-f]{12}\.jpg$")
 FOLDERS = ("uploads", "sources", "staging", "releases", "videos", "thumbnails")
+TEMPORARY_FOLDERS = {TemporaryKind.UPLOAD: "uploads", TemporaryKind.STAGING: "staging"}
 
 
 class FilesystemMediaStore:
@@ -165,6 +168,41 @@ class FilesystemMediaStore:
         except OSError as error:
             return f"media folder not writable ({type(error).__name__})"
         return None
+
+    # housekeeping
+
+    def temporary_files(self) -> list[TemporaryFile]:
+        found = []
+        for kind, folder in TEMPORARY_FOLDERS.items():
+            for entry in os.scandir(self.root / folder):
+                try:
+                    modified = _latest_write(entry)
+                except FileNotFoundError:  # taken over or removed meanwhile
+                    continue
+                found.append(TemporaryFile(kind, entry.name, datetime.fromtimestamp(modified, UTC)))
+        return found
+
+    def remove_temporary_file(self, item: TemporaryFile) -> None:
+        if "/" in item.name or item.name in ("", ".", ".."):  # only what temporary_files() names: direct children
+            return
+        path = self.root / TEMPORARY_FOLDERS[item.kind] / item.name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _latest_write(entry: os.DirEntry[str]) -> float:
+    """The newest modification time of a file, or of a folder and everything in it (a build writes deep inside)."""
+    latest = entry.stat(follow_symlinks=False).st_mtime
+    if entry.is_dir(follow_symlinks=False):
+        for folder, _, files in os.walk(entry.path):
+            for name in [".", *files]:
+                try:
+                    latest = max(latest, os.lstat(os.path.join(folder, name)).st_mtime)
+                except FileNotFoundError:
+                    continue
+    return latest
 
 
 def _read_text(path: Path) -> str | None:

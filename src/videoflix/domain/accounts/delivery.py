@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from videoflix.domain.accounts.model import DeliveryOutcome
+from videoflix.domain.accounts.model import DeliveryOutcome, EmailStatus, OutboxEmail
 from videoflix.domain.accounts.ports import DeliveryError, Mailer, UnitOfWorkFactory
 from videoflix.domain.jobs import Job
 from videoflix.domain.ports import Clock, JobQueue
@@ -65,3 +65,8 @@ class EmailDelivery:
         for outbox_id in due:
             await self._queue.enqueue(Job.DELIVER_EMAIL, key=f"email:{outbox_id}", outbox_id=outbox_id)
         return len(due)
+
+    async def recent(self, status: EmailStatus | None = None, limit: int = 100) -> list[OutboxEmail]:
+        """The outbox for operators, newest first: every email, or those of one status."""
+        async with self._uow() as uow:
+            return await uow.outbox.recent(status, limit)

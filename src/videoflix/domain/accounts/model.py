@@ -100,6 +100,51 @@ class EmailMessage:
     html: str
 
 
+class EmailKind(StrEnum):
+    """What an outbox email is, so a failed one can be sent again the right way."""
+
+    ACTIVATION = "activation"  # carries a one-time activation link
+    PASSWORD_RESET = "password_reset"  # carries a one-time reset link
+    OTHER = "other"  # no one-time link: sent again as it was
+    UNKNOWN = "unknown"  # queued before kinds were recorded: its body is gone, it cannot be sent again
+
+
+class EmailStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # permanently refused, or too many attempts
+    RETRIED = "retried"  # failed, then replaced by a fresh email (a new row)
+    CANCELLED = "cancelled"  # failed, and no longer needed (the account was activated meanwhile, say)
+
+
+@dataclass(frozen=True)
+class OutboxEmail:
+    """One outbox row as operators see it (the bodies are not part of it: they may hold one-time links)."""
+
+    id: int
+    to: str
+    subject: str
+    kind: EmailKind
+    user_id: int | None
+    status: EmailStatus
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class ResendOutcome(StrEnum):
+    RESENT = "resent"  # a fresh email is queued (with a new one-time link where it had one)
+    CANCELLED = "cancelled"  # no longer needed: nothing sent, the old email is marked cancelled
+
+
+@dataclass(frozen=True)
+class Resend:
+    outcome: ResendOutcome
+    new_outbox_id: int | None = None
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class ClaimedEmail:
     """An outbox email leased for one delivery attempt; ``attempts`` counts the failed ones before it."""

@@ -8,9 +8,12 @@ from typing import Protocol
 
 from videoflix.domain.accounts.model import (
     ClaimedEmail,
+    EmailKind,
     EmailMessage,
+    EmailStatus,
     IssuedToken,
     OneTimeToken,
+    OutboxEmail,
     RefreshTokenRecord,
     RotationOutcome,
     SessionRevocation,
@@ -120,7 +123,25 @@ class MailboxValidator(Protocol):
 class Outbox(Protocol):
     """Emails waiting to be sent, written in the transaction that caused them."""
 
-    async def add(self, message: EmailMessage, now: datetime) -> int: ...
+    async def add(
+        self, message: EmailMessage, now: datetime, kind: EmailKind = EmailKind.OTHER, user_id: int | None = None
+    ) -> int:
+        """Queue ``message``; ``kind`` and ``user_id`` say what it is and for whom (to send it again later)."""
+        ...
+
+    async def get(self, outbox_id: int) -> OutboxEmail | None: ...
+
+    async def message(self, outbox_id: int) -> EmailMessage | None:
+        """The stored message (its bodies are redacted once it held a one-time link and was sent or failed)."""
+        ...
+
+    async def recent(self, status: EmailStatus | None, limit: int) -> list[OutboxEmail]:
+        """Newest first, of one status or all."""
+        ...
+
+    async def close_failed(self, outbox_id: int, status: EmailStatus) -> bool:
+        """Move a failed email to ``retried`` or ``cancelled``; True only for the one caller that did."""
+        ...
 
     async def claim(self, outbox_id: int, now: datetime, lease_seconds: int) -> ClaimedEmail | None:
         """Lease a pending email for sending; None when it is sent, failed, or leased by someone else."""

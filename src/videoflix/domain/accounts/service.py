@@ -17,11 +17,16 @@ from videoflix.domain.accounts.model import (
     GENERIC_INPUT_ERROR,
     AccountChange,
     DuplicateEmail,
+    EmailKind,
     EmailMessage,
+    EmailStatus,
     IssuedToken,
     OneTimeToken,
+    OutboxEmail,
     PasswordRefused,
     RefreshTokenRecord,
+    Resend,
+    ResendOutcome,
     ResetRequestOutcome,
     RotationOutcome,
     TokenPurpose,
@@ -299,6 +304,59 @@ class AccountService:
             await uow.commit()
         return user, outcome
 
+    async def resend_email(self, outbox_id: int) -> Resend:
+        """Send a failed email again (operators: ``videoflix emails retry``, the admin API).
+
+        A failed email's bodies are gone when they held a one-time link, and that link is spent anyway: an
+        activation email becomes a fresh activation link if the account is still inactive, a reset email a fresh
+        reset link if the account is active, and any other email is sent again as it was. The old row is marked
+        ``retried`` (or ``cancelled`` when the email is no longer needed) in the same transaction. Raises
+        ``NotFound`` for an unknown id and ``Conflict`` for an email that has not failed."""
+        async with self._uow() as uow:
+            email = await uow.outbox.get(outbox_id)
+            if email is None:
+                raise NotFound("No such email.")
+            if email.status is not EmailStatus.FAILED:
+                raise Conflict(f"Email {outbox_id} is {email.status.value}: only failed emails are sent again.")
+            if email.kind is EmailKind.UNKNOWN:
+                raise Conflict(f"Email {outbox_id} was queued before emails recorded their kind: it cannot be rebuilt.")
+            user = await uow.users.get(email.user_id) if email.user_id is not None else None
+            new_id = await self._fresh_email(uow, email, user)
+            if new_id is None:
+                await uow.outbox.close_failed(outbox_id, EmailStatus.CANCELLED)
+                await uow.commit()
+                return Resend(ResendOutcome.CANCELLED, reason=self._not_needed(email.kind, user))
+            if not await uow.outbox.close_failed(outbox_id, EmailStatus.RETRIED):
+                raise Conflict(f"Email {outbox_id} was sent again meanwhile.")
+            await uow.commit()
+        await self._ring_delivery(new_id)
+        return Resend(ResendOutcome.RESENT, new_outbox_id=new_id)
+
+    async def _fresh_email(self, uow: AccountsUnitOfWork, email: OutboxEmail, user: User | None) -> int | None:
+        """The outbox id of the email that replaces a failed one, or None when it is no longer needed."""
+        if email.kind is EmailKind.OTHER:
+            message = await uow.outbox.message(email.id)
+            assert message is not None
+            return await uow.outbox.add(message, self._clock.now(), EmailKind.OTHER, email.user_id)
+        if user is None or user.id is None:
+            return None
+        purpose = TokenPurpose(email.kind.value)
+        if (purpose is TokenPurpose.ACTIVATION) == user.is_active:  # activated meanwhile, or reset for an inactive one
+            return None
+        token = secrets.token_urlsafe(32)
+        await uow.one_time_tokens.consume_all(user.id, purpose, self._clock.now())  # earlier links of the kind end
+        if purpose is TokenPurpose.ACTIVATION:
+            message = self._emails.activation(user.email, self._link("activate.html", user.id, token))
+        else:
+            message = self._emails.password_reset(user.email, self._link("confirm_password.html", user.id, token))
+        return await self._issue_one_time_token(uow, user.id, token, purpose, message)
+
+    @staticmethod
+    def _not_needed(kind: EmailKind, user: User | None) -> str:
+        if user is None:
+            return "the account no longer exists"
+        return "the account is active already" if kind is EmailKind.ACTIVATION else "the account is not active"
+
     async def get_user(self, user_id: int) -> User | None:
         async with self._uow() as uow:
             return await uow.users.get(user_id)
@@ -444,7 +502,7 @@ class AccountService:
                 token_hash=hash_token(token), user_id=user_id, purpose=purpose, created_at=now, expires_at=now + ttl
             )
         )
-        return await uow.outbox.add(message, now)
+        return await uow.outbox.add(message, now, kind=EmailKind(purpose.value), user_id=user_id)
 
     async def _usable(self, uow: AccountsUnitOfWork, user_id: int, token: str, purpose: TokenPurpose) -> bool:
         """Whether the one-time token belongs to this user and purpose and is unused and unexpired (not spent)."""

@@ -57,6 +57,39 @@ class Video:
     processing_started_at: datetime | None = None  # when the current (or last) transcode started
 
 
+@dataclass(frozen=True)
+class TranscodeReport:
+    """How one transcode went, for logs and metrics: ``outcome`` is a ``TranscodeOutcome`` value, or ``error`` /
+    ``cancelled`` when it was interrupted (the video goes back to the queue)."""
+
+    video_id: int
+    outcome: str
+    seconds: float  # wall time, claim to publish
+    media_seconds: float | None = None  # length of the video, when it was probed
+    renditions: tuple[str, ...] = ()
+
+    @property
+    def realtime_factor(self) -> float | None:
+        """Seconds of video per second of work (2.0: twice as fast as playing it)."""
+        if not self.media_seconds or self.seconds <= 0:
+            return None
+        return self.media_seconds / self.seconds
+
+
+class TemporaryKind(StrEnum):
+    UPLOAD = "upload"  # a file in the media store's uploads folder (an upload or a converted image)
+    STAGING = "staging"  # a staging folder of a ladder being built
+
+
+@dataclass(frozen=True)
+class TemporaryFile:
+    """A temporary file or folder of the media store; ``modified_at`` is its latest write (inside, for a folder)."""
+
+    kind: TemporaryKind
+    name: str
+    modified_at: datetime
+
+
 class MediaError(Exception):
     """The source cannot be turned into a video (not a video, truncated, ...). ``reason`` is shown to staff."""
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from videoflix.domain.media.model import PlannedRung, ProbeResult, Rendition, Video
+from videoflix.domain.media.model import PlannedRung, ProbeResult, Rendition, TemporaryFile, Video
 from videoflix.domain.ports import UnitOfWorkBase
 
 ProgressCallback = Callable[[float], Awaitable[None]]
@@ -110,6 +110,14 @@ class MediaStore(Protocol):
 
     def check_writable(self) -> str | None:
         """None when new files can be written, else a short reason without paths (the readiness probe)."""
+        ...
+
+    def temporary_files(self) -> list[TemporaryFile]:
+        """Every upload not taken over yet and every staging folder, with its latest write (housekeeping)."""
+        ...
+
+    def remove_temporary_file(self, item: TemporaryFile) -> None:
+        """Remove one of ``temporary_files()`` (gone already is fine)."""
         ...
 
 

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from videoflix.domain.errors import InvalidInput, NotFound
@@ -15,7 +15,9 @@ from videoflix.domain.jobs import Job
 from videoflix.domain.media.model import (
     MediaError,
     ProbeResult,
+    Rendition,
     TranscodeOutcome,
+    TranscodeReport,
     Video,
     VideoStatus,
     check_rendition,
@@ -71,6 +73,7 @@ class MediaService:
         queue: JobQueue,
         clock: Clock,
         on_catalog_change: Callable[[], None] = lambda: None,
+        on_transcoded: Callable[[TranscodeReport], None] = lambda _report: None,
     ) -> None:
         self._uow = uow
         self._store = store
@@ -78,6 +81,7 @@ class MediaService:
         self._queue = queue
         self._clock = clock
         self._catalog_changed = on_catalog_change  # e.g. the catalog's cache, cleared after publish/edit/delete
+        self._transcoded = on_transcoded  # e.g. the metrics: every transcode that started, however it ended
 
     async def ingest(self, upload: Path, original_name: str, draft: VideoDraft, thumbnail: Path | None = None) -> Video:
         """Check the upload by probing it, keep it as the video's source, queue the transcode."""
@@ -133,30 +137,87 @@ class MediaService:
             await uow.commit()
         if video is None:
             return TranscodeOutcome.SKIPPED
+        started = self._clock.now()
+        log.info(
+            "video %s: transcode started (attempt %d, %s, %s)",
+            video_id,
+            video.attempts,
+            f"{video.duration:.1f} s of video" if video.duration else "duration unknown",
+            video.source_name or "no source name",
+        )
         staging: Path | None = None
+        outcome = "error"
+        built: tuple[float, list[Rendition]] | None = None
         try:
             staging = self._store.new_staging(video_id)
-            await self._build(video, staging, on_progress)
+            built = await self._build(video, staging, on_progress)
             staging = None  # published: nothing to clean up
+            outcome = TranscodeOutcome.READY if built is not None else TranscodeOutcome.SKIPPED  # deleted meanwhile
             return TranscodeOutcome.READY
         except MediaError as error:
+            outcome = TranscodeOutcome.FAILED
             await self._fail(video, error.reason)
-            return TranscodeOutcome.FAILED
+            return outcome
         except Exception as error:
             if video.attempts >= MAX_ATTEMPTS:
                 log.exception("video %s: giving up after %d attempts", video_id, video.attempts)
                 await self._fail(video, f"internal error after {video.attempts} attempts ({type(error).__name__})")
-                return TranscodeOutcome.FAILED
+                outcome = TranscodeOutcome.FAILED
+                return outcome
             await self._requeue(video_id)  # a job timeout or a passing fault: the retry claims it again
             raise
         except BaseException:
+            outcome = "cancelled"
             await self._requeue(video_id)  # cancelled (shutdown): hand the video back to the queue
             raise
         finally:
             if staging is not None:
                 self._store.discard_staging(staging)
+            self._report(video_id, outcome, started, video.duration, built)
 
-    async def _build(self, video: Video, staging: Path, on_progress: Callable[[float], Awaitable[None]] | None) -> None:
+    def _report(
+        self,
+        video_id: int,
+        outcome: str,
+        started: datetime,
+        duration: float | None,
+        built: tuple[float, list[Rendition]] | None,
+    ) -> None:
+        media_seconds, renditions = built if built is not None else (duration, [])
+        report = TranscodeReport(
+            video_id=video_id,
+            outcome=str(outcome),
+            seconds=(self._clock.now() - started).total_seconds(),
+            media_seconds=media_seconds,
+            renditions=tuple(rendition.name for rendition in renditions),
+        )
+        factor = report.realtime_factor
+        log.log(
+            logging.INFO if report.outcome in (TranscodeOutcome.READY, TranscodeOutcome.SKIPPED) else logging.WARNING,
+            "video %s: transcode %s in %.1f s (%s of video, %s realtime, renditions: %s)",
+            video_id,
+            report.outcome,
+            report.seconds,
+            f"{media_seconds:.1f} s" if media_seconds else "unknown length",
+            f"{factor:.2f}x" if factor is not None else "n/a",
+            ", ".join(report.renditions) or "none",
+            extra={
+                "video_id": video_id,
+                "outcome": report.outcome,
+                "duration_s": round(report.seconds, 3),
+                "realtime_factor": round(factor, 3) if factor is not None else None,
+                "renditions": list(report.renditions),
+            },
+        )
+        try:
+            self._transcoded(report)
+        except Exception:  # an observer must never break the pipeline
+            log.exception("video %s: reporting the transcode failed", video_id)
+
+    async def _build(
+        self, video: Video, staging: Path, on_progress: Callable[[float], Awaitable[None]] | None
+    ) -> tuple[float, list[Rendition]] | None:
+        """Build, verify and publish; the published length and renditions (None: deleted meanwhile)."""
         assert video.id is not None
         source = self._store.source(video.id)
         if source is None:
@@ -190,7 +251,7 @@ class MediaService:
             current = await uow.videos.get(video.id)
             if current is None:  # deleted while transcoding
                 self._store.delete_video(video.id, thumbnail)
-                return
+                return None
             if current.custom_thumbnail and current.thumbnail != video.thumbnail:
                 # Staff set a poster while we were transcoding: theirs wins, our frame goes.
                 if thumbnail and thumbnail != current.thumbnail:
@@ -211,6 +272,7 @@ class MediaService:
             self._store.delete_thumbnail(old_thumbnail)
         if on_progress is not None:
             await on_progress(100.0)
+        return probe.duration, renditions
 
     async def _fail(self, video: Video, reason: str) -> None:
         """Record the reason. A video that was playable before keeps its old renditions and stays ready."""

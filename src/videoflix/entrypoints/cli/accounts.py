@@ -12,22 +12,18 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from videoflix.entrypoints.cli.exits import NotFoundError
 from videoflix.entrypoints.startup import prepared_settings
 
 if TYPE_CHECKING:
     from videoflix.domain.accounts.model import User
     from videoflix.domain.accounts.service import AccountService
 
-UNKNOWN_USER_EXIT = 2
 T = TypeVar("T")
 
 
-class UnknownUser(click.ClickException):
-    exit_code = UNKNOWN_USER_EXIT
-
-
 def _run(email: str, action: Callable[[AccountService, User], Awaitable[T]], confirm: str | None = None) -> T:
-    """``action`` on the account with ``email``, with a container of its own; exit 2 when there is none.
+    """``action`` on the account with ``email``, with a container of its own; exit 3 when there is none.
     ``confirm``: a question to answer yes to first (after the settings are checked)."""
     settings = prepared_settings()
     if confirm is not None:
@@ -41,7 +37,7 @@ def _run(email: str, action: Callable[[AccountService, User], Awaitable[T]], con
         try:
             user = await container.accounts.find_user(email)
             if user is None:
-                raise UnknownUser(f"no account with the email {email}")
+                raise NotFoundError(f"no account with the email {email}")
             return await action(container.accounts, user)
         except DomainError as error:
             raise click.ClickException(error.message) from None

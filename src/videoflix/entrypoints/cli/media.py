@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,6 +21,7 @@ import click
 
 from videoflix.domain.jobs import Job
 from videoflix.domain.media.model import TranscodeOutcome, VideoStatus
+from videoflix.entrypoints.cli.exits import NotFoundError
 from videoflix.entrypoints.startup import prepared_settings
 
 if TYPE_CHECKING:
@@ -30,11 +32,8 @@ if TYPE_CHECKING:
 
 DEMO_EMAIL = "demo@videoflix.example"  # a real domain: .local is not one (S28)
 DEMO_PASSWORD = "popcorn-and-playlists"
-UNKNOWN_VIDEO_EXIT = 2
-
-
-class UnknownVideo(click.ClickException):
-    exit_code = UNKNOWN_VIDEO_EXIT
+PLAIN_PROGRESS_STEP = 10  # percent between two plain progress lines (no terminal: cron, CI, ssh without a tty)
+PLAIN_PROGRESS_SECONDS = 10.0  # ... or this long, whichever comes first
 
 
 class _DroppedRings:
@@ -56,7 +55,12 @@ async def _container(settings: Settings, queue: JobQueue | None) -> Container:
 
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[float], Awaitable[None]]]:
-    """A 0-100 progress bar on stderr and the async callback the media service feeds it."""
+    """A 0-100 progress bar on stderr and the async callback the media service feeds it. Without a terminal (cron,
+    CI, ssh without a tty) a bar would print nothing until the end: plain lines with the percentage instead."""
+    if not sys.stderr.isatty():
+        with _plain_progress(label) as on_progress:
+            yield on_progress
+        return
     with click.progressbar(length=100, label=label, file=sys.stderr, show_eta=False) as bar:
         shown = 0
 
@@ -68,6 +72,21 @@ def _progress(label: str) -> Iterator[Callable[[float], Awaitable[None]]]:
                 bar.update(step)
 
         yield on_progress
+
+
+@contextmanager
+def _plain_progress(label: str) -> Iterator[Callable[[float], Awaitable[None]]]:
+    """``<label>: 40%`` lines on stderr, every 10 percent or every 10 seconds, whichever comes first."""
+    shown, shown_at = -1, time.monotonic()
+
+    async def on_progress(percent: float) -> None:
+        nonlocal shown, shown_at
+        now, whole = time.monotonic(), min(100, int(percent))
+        if whole >= shown + PLAIN_PROGRESS_STEP or (whole > shown and now - shown_at >= PLAIN_PROGRESS_SECONDS):
+            click.echo(f"{label}: {whole}%", err=True)
+            shown, shown_at = whole, now
+
+    yield on_progress
 
 
 def _label(video: Video) -> str:
@@ -109,7 +128,7 @@ def regenerate(video_id: int | None, overwrite: bool) -> None:
 
     Complete videos (ready, every rendition on disk and as long as the source) are skipped unless
     --overwrite. The new ladder replaces the old one only once it is complete: viewers never see a gap.
-    Exits 1 if any video failed, 2 if --video-id does not exist.
+    Exits 1 if any video failed, 3 if --video-id does not exist.
     """
     settings = prepared_settings()
     counts = asyncio.run(_regenerate(settings, video_id, overwrite))
@@ -128,7 +147,7 @@ async def _regenerate(settings: Settings, video_id: int | None, overwrite: bool)
             try:
                 videos = [await container.media.get(video_id)]
             except NotFound:
-                raise UnknownVideo(f"There is no video with id {video_id}.") from None
+                raise NotFoundError(f"There is no video with id {video_id}.") from None
         else:
             videos = sorted(await container.media.list_all(), key=lambda v: v.id or 0)
         if not videos:
@@ -176,6 +195,32 @@ async def _regenerate_one(container: Container, video: Video, overwrite: bool) -
 @click.group()
 def videos() -> None:
     """Videos of the catalog."""
+
+
+@videos.command("list")
+@click.option(
+    "--status",
+    type=click.Choice([status.value for status in VideoStatus]),
+    default=None,
+    help="Only videos in this state.",
+)
+def list_videos(status: str | None) -> None:
+    """Every video (newest first) with its state, progress or failure reason."""
+    settings = prepared_settings()
+
+    async def run() -> list[Video]:
+        container = await _container(settings, _DroppedRings())
+        try:
+            return await container.media.list_all()
+        finally:
+            await container.close()
+
+    chosen = [video for video in asyncio.run(run()) if status is None or video.status.value == status]
+    for video in chosen:
+        progress = f" {video.progress:.0f}%" if video.status is VideoStatus.PROCESSING else ""
+        click.echo(f"{video.id}\t{video.status.value}{progress}\t{video.category}\t{video.title}\t{_describe(video)}")
+    if not chosen:
+        click.echo("no videos" + (f" in state {status}" if status else ""), err=True)
 
 
 @videos.command("import")

@@ -13,11 +13,13 @@ from litestar.di import Provide
 from litestar.params import Dependency
 
 from videoflix.bootstrap import Container
+from videoflix.domain.accounts.delivery import EmailDelivery
 from videoflix.domain.accounts.model import User
 from videoflix.domain.accounts.service import AccountService
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.media.ports import MediaStore
 from videoflix.domain.media.service import MediaService
+from videoflix.domain.operations.service import OperationsService
 from videoflix.domain.ports import Clock
 from videoflix.settings import Settings
 
@@ -45,6 +47,14 @@ def _store(state: State) -> MediaStore:
 
 def _catalog(state: State) -> CatalogService:
     return container(state).catalog
+
+
+def _operations(state: State) -> OperationsService:
+    return container(state).operations
+
+
+def _email_delivery(state: State) -> EmailDelivery:
+    return container(state).email_delivery
 
 
 def _settings(state: State) -> Settings:
@@ -77,4 +87,6 @@ DEPENDENCIES = {
     "public_base": Provide(_public_base, sync_to_thread=False),
     "staff_user": Provide(_staff_user, sync_to_thread=False),
     "store": Provide(_store, sync_to_thread=False),
+    "operations": Provide(_operations, sync_to_thread=False),
+    "email_delivery": Provide(_email_delivery, sync_to_thread=False),
 }

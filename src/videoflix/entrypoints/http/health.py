@@ -16,7 +16,7 @@ import msgspec
 from litestar import Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
-from videoflix.bootstrap import CheckFailed
+from videoflix.bootstrap import CheckFailed, Container
 from videoflix.entrypoints.http.dependencies import ContainerDep
 
 CHECK_TIMEOUT = 2.0  # seconds, per check
@@ -46,6 +46,13 @@ async def _bounded(check: Callable[[], Awaitable[None]]) -> str:
     return OK
 
 
+async def run_checks(process: Container) -> dict[str, str]:
+    """Every readiness check, at once, each bounded: ``ok`` or the reason it failed."""
+    checks = process.readiness_checks()
+    answers = await asyncio.gather(*(_bounded(check) for check in checks.values()))
+    return dict(zip(checks, answers, strict=True))
+
+
 @get(
     "/api/health",
     tags=["operations"],
@@ -62,9 +69,7 @@ async def health() -> Response[Health]:
     responses={503: ResponseSpec(Readiness, description="Not ready: at least one check failed; see `checks`.")},
 )
 async def ready(process: ContainerDep) -> Response[Readiness]:
-    checks = process.readiness_checks()
-    answers = await asyncio.gather(*(_bounded(check) for check in checks.values()))
-    results = dict(zip(checks, answers, strict=True))
+    results = await run_checks(process)
     failed = [name for name, answer in results.items() if answer != OK]
     if failed:
         body = Readiness(status="not ready", checks=results, detail="Not ready: " + ", ".join(failed) + ".")

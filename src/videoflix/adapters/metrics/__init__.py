@@ -1,0 +1,1 @@
+"""Prometheus metrics: recording, exposition, and the worker's own metrics port."""

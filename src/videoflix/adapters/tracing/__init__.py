@@ -1,0 +1,1 @@
+"""OpenTelemetry traces (the optional ``videoflix[otel]`` extra)."""
