@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis
+from saq.job import ACTIVE_STATUSES
 from saq.queue.redis import RedisQueue
 
 from videoflix.adapters.queue.jobs import LIMITS
@@ -46,6 +47,20 @@ class SaqJobQueue:
                 )
         except Exception as error:
             log.warning("could not enqueue %s (%s): %s; the sweep will retry", job, key, type(error).__name__)
+            return False
+        return True
+
+    async def cancel(self, job: Job, *, key: str) -> bool:
+        """Abort the SAQ job of ``key``: a waiting one is dropped; a running one is cancelled by its worker, which
+        polls for aborts every second (ffmpeg is killed with it). Redis down: reported, never raised."""
+        try:
+            async with asyncio.timeout(3):
+                saq_job = await self.queue.job(key)
+                if saq_job is None or saq_job.status not in ACTIVE_STATUSES:
+                    return False
+                await self.queue.abort(saq_job, error=f"cancelled: {job} {key}")
+        except Exception as error:
+            log.warning("could not cancel %s (%s): %s", job, key, type(error).__name__)
             return False
         return True
 
