@@ -19,6 +19,9 @@ class _NoQueue:
     async def enqueue(self, job: str, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
         return True
 
+    async def cancel(self, job: str, *, key: str) -> bool:
+        return False
+
 
 def make_source(path: Path, seconds: int = 8) -> Path:
     """Noisy 1280x720: costs as much to encode as real footage, and fills the 720p rung's bitrate cap."""

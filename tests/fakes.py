@@ -842,6 +842,7 @@ class FakeJobQueue(JobQueue):
 
     def __init__(self) -> None:
         self.rings: list[Ring] = []
+        self.cancelled: list[tuple[Job, str]] = []
         self.available = True
         self.on_enqueue: Callable[[Ring], None] | None = None
 
@@ -851,6 +852,13 @@ class FakeJobQueue(JobQueue):
         if self.on_enqueue is not None:
             self.on_enqueue(ring)
         return ring.delivered
+
+    async def cancel(self, job: Job, *, key: str) -> bool:
+        """Records the cancel; True when a delivered ring of ``job`` with ``key`` was not cancelled yet."""
+        rung = any(r.delivered and r.job == job and r.key == key for r in self.rings)
+        first = (job, key) not in self.cancelled
+        self.cancelled.append((job, key))
+        return self.available and rung and first
 
     @property
     def jobs(self) -> list[tuple[Job, str, int | None, dict[str, Any]]]:
@@ -876,6 +884,7 @@ DEFAULT_PROBE = ProbeResult(
     video_codec="h264",
     pix_fmt="yuv420p",
     audio_channels=2,
+    container="mov",
 )
 
 

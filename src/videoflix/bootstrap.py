@@ -29,7 +29,7 @@ from videoflix.domain.accounts.ports import Mailer, RevokedSessions, TokenCodec
 from videoflix.domain.accounts.service import AccountPolicy, AccountService
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.jobs import Job
-from videoflix.domain.media.model import TranscodeReport
+from videoflix.domain.media.model import MediaLimits, TranscodeReport
 from videoflix.domain.media.ports import MediaStore, Transcoder
 from videoflix.domain.media.service import MediaService
 from videoflix.domain.operations.model import HousekeepingPolicy, Overview
@@ -191,6 +191,16 @@ def build_mailer(settings: Settings) -> Mailer:
     return FileMailer(settings.outbox_dir, from_address=settings.default_from_email)
 
 
+def media_limits(settings: Settings) -> MediaLimits:
+    return MediaLimits(
+        max_duration_seconds=settings.max_video_seconds,
+        max_frame_pixels=settings.max_video_pixels,
+        max_fps=settings.max_video_fps,
+        min_bytes_per_second=settings.min_video_bytes_per_second,
+        max_transcode_seconds=settings.max_transcode_seconds,
+    )
+
+
 def build_transcoder(settings: Settings) -> Transcoder:
     from videoflix.adapters.ffmpeg.binaries import find_ffmpeg, find_ffprobe
     from videoflix.adapters.ffmpeg.transcoder import FfmpegTranscoder
@@ -277,7 +287,14 @@ async def bootstrap(
     delivery = EmailDelivery(uow, mailer, queue, clock)
     catalog = CatalogService(uow, clock)
     media = MediaService(
-        uow, store, transcoder, queue, clock, on_catalog_change=catalog.invalidate, on_transcoded=_record_transcode
+        uow,
+        store,
+        transcoder,
+        queue,
+        clock,
+        on_catalog_change=catalog.invalidate,
+        on_transcoded=_record_transcode,
+        limits=media_limits(settings),
     )
     operations = OperationsService(
         uow,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.clips import FFMPEG, make_clip, make_standard_clip
+from videoflix.adapters.ffmpeg import commands
 from videoflix.adapters.ffmpeg.binaries import find_ffmpeg, find_ffprobe
 from videoflix.adapters.ffmpeg.probing import from_ffmpeg_stderr
 from videoflix.adapters.ffmpeg.transcoder import FfmpegTranscoder, ProgressReporter
@@ -413,12 +414,41 @@ async def test_thumbnail_falls_back_to_the_first_frame(transcoder, tmp_path):
 
 
 async def test_thumbnail_of_garbage_raises(transcoder, tmp_path):
-    probe = ProbeResult(duration=3.0, width=640, height=360, fps=30, has_audio=False, size_bytes=1)
+    probe = ProbeResult(duration=3.0, width=640, height=360, fps=30, has_audio=False, size_bytes=1, container="mov")
     with pytest.raises(MediaError, match="thumbnail"):
         await transcoder.thumbnail(make_clip("garbage", tmp_path), probe, tmp_path / "thumb.jpg")
 
 
 # --- probing details ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("suffix", "container"), [(".mp4", "mov"), (".mkv", "matroska"), (".ts", "mpegts")])
+async def test_s23_the_probe_names_the_demuxer_and_every_run_is_forced_to_it(any_prober, tmp_path, suffix, container):
+    source = make_standard_clip(tmp_path / f"clip{suffix}", 320, 180, 1)
+    probe = await any_prober.probe(source)
+    assert probe.container == container
+
+    forced = ["-protocol_whitelist", "file", "-f", container]
+    ladder = commands.ladder_args(FFMPEG, source, probe, plan_ladder(probe), tmp_path, can_tonemap=False)
+    assert ladder[ladder.index("-i") - 4 : ladder.index("-i") + 2] == [*forced, "-i", str(source)]
+    grab = commands.thumbnail_args(FFMPEG, commands.source_input(probe, source, seek=1.0), tmp_path / "t.jpg")
+    assert grab[grab.index("-i") - 6 : grab.index("-i") + 2] == [*forced, "-ss", "1.000", "-i", str(source)]
+    for args in (commands.probe_args("ffprobe", source), commands.listing_args(FFMPEG, source)):
+        assert args[args.index("-protocol_whitelist") + 1] == "file" and "-format_whitelist" in args
+
+    await any_prober.thumbnail(source, probe, tmp_path / "thumb.jpg")  # and ffmpeg reads it so
+    assert (tmp_path / "thumb.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+async def test_s23_a_run_without_a_probed_container_is_refused(transcoder, tmp_path):
+    source = make_standard_clip(tmp_path / "clip.mp4", 320, 180, 1)
+    unprobed = dataclasses.replace(await transcoder.probe(source), container="")
+    with pytest.raises(MediaError, match="container is unknown"):
+        await transcoder.build_ladder(source, unprobed, plan_ladder(unprobed), tmp_path / "out", _ignore)
+
+
+async def _ignore(_percent: float) -> None:
+    return None
 
 
 async def test_both_probes_agree(tmp_path):

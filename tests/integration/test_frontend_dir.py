@@ -79,10 +79,13 @@ async def test_the_api_keeps_its_paths(same_origin: AsyncTestClient) -> None:
         assert "SHADOW" not in response.text, path
 
 
-async def test_a_missing_frontend_file_is_a_json_404(same_origin: AsyncTestClient) -> None:
-    response = await same_origin.get("/pages/no-such-page.html")
-    assert response.status_code == 404
-    assert response.headers["content-type"].startswith("application/json")
+async def test_s18_a_missing_frontend_file_is_a_generic_json_404(same_origin: AsyncTestClient) -> None:
+    for path in ("/pages/no-such-page.html", "/pages/", "/pages/auth/"):
+        response = await same_origin.get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("application/json")
+        # the same answer as any other 404: not the static files' "no file or directory match the path ..."
+        assert response.json() == {"detail": "Not found.", "request_id": response.headers["x-request-id"]}, path
 
 
 async def test_files_outside_the_folder_stay_out_of_reach(same_origin: AsyncTestClient, tmp_path: Path) -> None:

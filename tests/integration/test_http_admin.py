@@ -185,16 +185,19 @@ async def test_upload_transcode_stream_edit_retranscode_delete(client, container
     assert (await client.get(f"/api/video/{video_id}/1080p/index.m3u8")).status_code == 404
 
     # metadata
-    patched = await client.patch(f"{ADMIN}{video_id}", json={"title": "  Bunny, Again ", "category": "Comedy"})
+    edit = csrf_headers(client)
+    patched = await client.patch(
+        f"{ADMIN}{video_id}", json={"title": "  Bunny, Again ", "category": "Comedy"}, headers=edit
+    )
     assert patched.status_code == 200, patched.text
     assert (patched.json()["title"], patched.json()["category"]) == ("Bunny, Again", "Comedy")
     assert patched.json()["description"] == FORM["description"]
-    assert_json_error(await client.patch(f"{ADMIN}{video_id}", json={"title": ""}), 400)
-    assert_json_error(await client.patch(f"{ADMIN}{video_id}", json={"title": "   "}), 400)
-    unknown = await client.patch(f"{ADMIN}{video_id}", json={"status": "ready", "title": "x"})
+    assert_json_error(await client.patch(f"{ADMIN}{video_id}", json={"title": ""}, headers=edit), 400)
+    assert_json_error(await client.patch(f"{ADMIN}{video_id}", json={"title": "   "}, headers=edit), 400)
+    unknown = await client.patch(f"{ADMIN}{video_id}", json={"status": "ready", "title": "x"}, headers=edit)
     assert 400 <= unknown.status_code < 500 and unknown.headers["content-type"].startswith("application/json")
     assert (await client.get(f"{ADMIN}{video_id}")).json()["title"] == "Bunny, Again"
-    assert_json_error(await client.patch(f"{ADMIN}999", json={"title": "x"}), 404)
+    assert_json_error(await client.patch(f"{ADMIN}999", json={"title": "x"}, headers=edit), 404)
 
     # transcode again: the video stays listed (old ladder served) until the new one replaces it
     release = root / "releases" / str(video_id)

@@ -193,6 +193,35 @@ async def test_inprocess_runs_one_transcode_at_a_time() -> None:
         await queue.close()
 
 
+async def test_s23_inprocess_cancel_stops_a_running_job_and_waits_for_its_cleanup() -> None:
+    queue = InProcessJobQueue()
+    cleaned: list[int] = []
+    started = asyncio.Event()
+
+    async def transcode(video_id: int) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0.05)  # the cleanup of a cancelled transcode (ffmpeg reaped, staging removed)
+            cleaned.append(video_id)
+
+    queue.register({Job.TRANSCODE_VIDEO: transcode})
+    try:
+        assert not await queue.cancel(Job.TRANSCODE_VIDEO, key="transcode:1")  # nothing rung: nothing to stop
+        await queue.enqueue(Job.TRANSCODE_VIDEO, key="transcode:1", video_id=1)
+        await queue.enqueue(Job.TRANSCODE_VIDEO, key="transcode:2", video_id=2)  # waits for the one slot
+        await asyncio.wait_for(started.wait(), 5)
+
+        assert await queue.cancel(Job.TRANSCODE_VIDEO, key="transcode:2")  # a waiting one is dropped
+        assert await queue.cancel(Job.TRANSCODE_VIDEO, key="transcode:1")
+        assert cleaned == [1]  # done when cancel returns; the second never started
+        await queue.drain(timeout=5)
+        assert cleaned == [1]
+    finally:
+        await queue.close()
+
+
 # -- SAQ on Redis ----------------------------------------------------------------------------------------------
 
 
@@ -220,6 +249,21 @@ async def test_saq_enqueue_puts_the_job_with_its_limits_into_redis(redis_url: st
         await queue.close()
 
 
+async def test_s23_saq_cancel_drops_a_waiting_job(redis_url: str) -> None:
+    """A running job is aborted the same way; its worker cancels it (tests/e2e/test_delete_cancels_transcode.py)."""
+    queue = SaqJobQueue(create_saq_queue(create_redis(redis_url)))
+    try:
+        assert not await queue.cancel(Job.TRANSCODE_VIDEO, key="transcode:9")  # never rung
+        assert await queue.enqueue(Job.TRANSCODE_VIDEO, key="transcode:9", timeout=900, video_id=9)
+        assert await queue.cancel(Job.TRANSCODE_VIDEO, key="transcode:9")
+        job = await queue.queue.job("transcode:9")
+        assert job is not None and job.status.value == "aborted"
+        assert await queue.queue.count("queued") == 0
+        assert not await queue.cancel(Job.TRANSCODE_VIDEO, key="transcode:9")  # over already
+    finally:
+        await queue.close()
+
+
 async def test_r2_saq_enqueue_with_redis_down_returns_false_quickly(caplog: pytest.LogCaptureFixture) -> None:
     queue = SaqJobQueue(create_saq_queue(create_redis(UNREACHABLE_REDIS)))
     try:
@@ -227,6 +271,8 @@ async def test_r2_saq_enqueue_with_redis_down_returns_false_quickly(caplog: pyte
         assert await queue.enqueue(Job.DELIVER_EMAIL, key="email:1", outbox_id=1) is False
         assert time.monotonic() - started < 5
         assert "could not enqueue" in caplog.text
+        assert await queue.cancel(Job.TRANSCODE_VIDEO, key="transcode:1") is False  # reported, never raised
+        assert "could not cancel" in caplog.text
     finally:
         await queue.close()  # shutting down with Redis down does not raise either
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import re
 
 import pytest
 
@@ -21,7 +23,9 @@ from videoflix.domain.accounts.passwords import (
 )
 from videoflix.domain.media.model import (
     MediaError,
+    MediaLimits,
     ProbeResult,
+    check_limits,
     check_rendition,
     plan_ladder,
     playlist_duration,
@@ -236,6 +240,45 @@ def test_transcode_timeout_grows_with_the_duration() -> None:
     assert transcode_timeout(0) == 600
     assert transcode_timeout(10.01) == 600 + 201
     assert transcode_timeout(3600) > transcode_timeout(60)
+
+
+def test_s23_transcode_timeout_is_capped() -> None:
+    assert transcode_timeout(3600, limit=7200) == 7200
+    assert transcode_timeout(60, limit=7200) == 600 + 1200
+    assert transcode_timeout(3600) == MediaLimits().max_transcode_seconds < 600 + 20 * 3600
+
+
+def _source(**changes: float) -> ProbeResult:
+    values: dict[str, float] = dict(duration=60.0, width=1920, height=1080, fps=30.0, size_bytes=5_000_000)
+    values.update(changes)
+    return ProbeResult(has_audio=True, container="mov", **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("source", "limits", "reason"),
+    [
+        (_source(duration=7200.0, size_bytes=10**9), MediaLimits(max_duration_seconds=3600), "2:00:00, longer"),
+        (_source(width=7680, height=4320), MediaLimits(), "33177600 pixels (7680x4320)"),
+        (_source(fps=240.0), MediaLimits(), "240.00 fps, more than the maximum of 120 fps"),
+        (_source(duration=3600.0, size_bytes=7_000), MediaLimits(), "claims 1:00:00 of video in 7000 bytes"),
+    ],
+    ids=["duration", "pixels", "frame-rate", "bytes-per-second"],
+)
+def test_s23_a_source_over_a_limit_is_refused_naming_it(source: ProbeResult, limits: MediaLimits, reason: str) -> None:
+    with pytest.raises(MediaError, match=re.escape(reason)):
+        check_limits(source, limits)
+
+
+def test_s23_the_stored_picture_counts_even_when_its_pixel_aspect_shrinks_the_displayed_one() -> None:
+    squeezed = dataclasses.replace(_source(width=640, height=360), coded_pixels=16384 * 16384)
+    with pytest.raises(MediaError, match="pixels per frame"):
+        check_limits(squeezed, MediaLimits())
+
+
+def test_s23_ordinary_sources_pass_every_limit() -> None:
+    check_limits(_source(), MediaLimits())
+    check_limits(_source(width=3840, height=2160, fps=59.94), MediaLimits())
+    check_limits(_source(duration=0.5, size_bytes=20_000), MediaLimits())
 
 
 # ------------------------------------------------------------------------------------------ stream names (S19)

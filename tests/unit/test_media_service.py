@@ -14,7 +14,7 @@ from tests.fakes import FakeClock, FakeJobQueue, FakeMediaStore, FakeTranscoder,
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.errors import InvalidInput, NotFound
 from videoflix.domain.jobs import Job
-from videoflix.domain.media.model import MediaError, ProbeResult, Video, VideoStatus
+from videoflix.domain.media.model import MediaError, MediaLimits, ProbeResult, Video, VideoStatus
 from videoflix.domain.media.service import (
     STALE_AFTER,
     MediaService,
@@ -197,7 +197,7 @@ async def test_transcode_publishes_every_rung_and_ends_ready_with_renditions_and
 
 async def test_a_small_portrait_source_gets_one_portrait_rung(media: Media) -> None:
     media.transcoder.probe_result = ProbeResult(
-        duration=6.0, width=360, height=640, fps=30.0, has_audio=False, size_bytes=10
+        duration=6.0, width=360, height=640, fps=30.0, has_audio=False, size_bytes=60_000, container="mov"
     )
     video_id = await media.ingest()
 
@@ -507,6 +507,70 @@ async def test_delete_removes_the_row_and_every_file(media: Media) -> None:
     assert media.store.source(video_id) is None and video_id not in media.store.sources
     assert not media.has_thumbnail(thumbnail)
     assert await media.catalog_ids() == []
+
+
+async def test_s23_delete_cancels_the_transcode_of_the_video_after_removing_it(media: Media) -> None:
+    video_id = await media.ingest()
+    row_at_cancel: list[bool] = []
+    cancel = media.queue.cancel
+
+    async def watching_cancel(job: Job, *, key: str) -> bool:
+        row_at_cancel.append(video_id in media.uow.state.videos)
+        return await cancel(job, key=key)
+
+    media.queue.cancel = watching_cancel  # type: ignore[method-assign]
+
+    await media.service.delete(video_id)
+
+    assert media.queue.cancelled == [(Job.TRANSCODE_VIDEO, f"transcode:{video_id}")]
+    assert row_at_cancel == [False]  # gone first: a transcode the cancel misses finds no video to publish
+    assert media.store.source(video_id) is None
+
+
+async def test_s23_a_source_over_a_limit_is_refused_at_ingest_and_stores_nothing(media: Media) -> None:
+    media.transcoder.probe_result = ProbeResult(
+        duration=3600.0, width=1920, height=1080, fps=60.0, has_audio=False, size_bytes=7_000, container="matroska"
+    )
+    with pytest.raises(InvalidInput, match=r"claims 1:00:00 of video in 7000 bytes"):
+        await media.service.ingest(media.upload(), "forged.mkv", DRAFT)
+    assert media.uow.state.videos == {} and media.queue.rings == []
+    assert media.store.sources == {}
+
+
+async def test_s23_a_source_over_a_limit_lowered_after_upload_fails_when_transcoded(tmp_path: Path) -> None:
+    clock, uow, queue = FakeClock(), FakeUnitOfWorkFactory(), FakeJobQueue()
+    store, transcoder = FakeMediaStore(tmp_path / "scratch"), FakeTranscoder()
+    generous = MediaService(uow, store, transcoder, queue, clock)
+    strict = MediaService(uow, store, transcoder, queue, clock, limits=MediaLimits(max_duration_seconds=5))
+    upload = tmp_path / "up.part"
+    upload.write_bytes(b"video")
+    video = await generous.ingest(upload, "a.mp4", DRAFT)
+    assert video.id is not None
+
+    assert await strict.transcode(video.id) == "failed"
+    assert "longer than the maximum duration of 0:00:05" in (uow.state.videos[video.id].failure_reason or "")
+    assert transcoder.builds == []
+
+
+async def test_s23_the_job_timeout_never_passes_the_configured_maximum(tmp_path: Path) -> None:
+    clock, uow, queue = FakeClock(), FakeUnitOfWorkFactory(), FakeJobQueue()
+    transcoder = FakeTranscoder(
+        ProbeResult(
+            duration=3 * 3600.0, width=1280, height=720, fps=25.0, has_audio=True, size_bytes=10**9, container="mov"
+        )
+    )
+    service = MediaService(
+        uow,
+        FakeMediaStore(tmp_path / "scratch"),
+        transcoder,
+        queue,
+        clock,
+        limits=MediaLimits(max_transcode_seconds=7200),
+    )
+    upload = tmp_path / "up.part"
+    upload.write_bytes(b"video")
+    await service.ingest(upload, "long.mp4", DRAFT)
+    assert [ring.timeout for ring in queue.rings] == [7200]  # not 600 + 20 s x 3 hours = 60 hours
 
 
 async def test_delete_of_an_unknown_video_is_not_found(media: Media) -> None:

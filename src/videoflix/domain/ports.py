@@ -29,6 +29,11 @@ class JobQueue(Protocol):
         limit in seconds. Returns False when the ring was not delivered (the sweep will ring again)."""
         ...
 
+    async def cancel(self, job: Job, *, key: str) -> bool:
+        """Stop the job rung with ``key``: drop it when it waits, stop it (and what it started) when it runs.
+        Returns False when there was nothing to stop or the queue could not be reached."""
+        ...
+
 
 @runtime_checkable
 class JobMonitor(Protocol):

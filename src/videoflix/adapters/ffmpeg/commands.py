@@ -1,11 +1,16 @@
-"""Argument lists for ffmpeg: the one-process HLS ladder and the thumbnail. Pure functions, no I/O."""
+"""Argument lists for ffmpeg and ffprobe: probing, the one-process HLS ladder, thumbnails. Pure functions, no I/O.
+
+Every input is opened with the ``file`` protocol only, and with the demuxer the probe found forced (S23): nothing
+is detected again, so a source can never be read as a playlist that names other files.
+"""
 
 from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
 
-from videoflix.domain.media.model import AUDIO_KBPS, SEGMENT_SECONDS, PlannedRung, ProbeResult
+from videoflix.adapters.ffmpeg.probing import FORMAT_WHITELIST, IMAGE_DEMUXERS, VIDEO_DEMUXERS
+from videoflix.domain.media.model import AUDIO_KBPS, SEGMENT_SECONDS, MediaError, PlannedRung, ProbeResult
 
 MAX_FPS = 60
 DEFAULT_FPS = Fraction(30)
@@ -22,6 +27,32 @@ TONEMAP = (
 # Without zscale: at least convert the matrix, and tag the output bt709 (below) so it is never flagged PQ.
 HDR_FALLBACK = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
 BT709_TAGS = ("-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709")
+
+
+FILE_ONLY = ("-protocol_whitelist", "file")
+
+
+def probe_args(ffprobe: str, source: Path) -> list[str]:
+    """ffprobe's JSON report; only whitelisted demuxers may open the file (refused before its header is read)."""
+    return [
+        ffprobe, "-v", "error", *FILE_ONLY, "-format_whitelist", FORMAT_WHITELIST,
+        "-print_format", "json", "-show_format", "-show_streams", "-i", str(source),
+    ]  # fmt: skip
+
+
+def listing_args(ffmpeg: str, source: Path) -> list[str]:
+    """``ffmpeg -i`` without an output: the input listing on stderr (when there is no ffprobe)."""
+    return [ffmpeg, "-nostdin", "-hide_banner", *FILE_ONLY, "-format_whitelist", FORMAT_WHITELIST, "-i", str(source)]
+
+
+def source_input(probe: ProbeResult, source: Path, *, seek: float | None = None) -> list[str]:
+    """``-i SOURCE`` with the file protocol only and the probed demuxer forced; a seek goes before ``-i`` (fast)."""
+    if probe.container not in VIDEO_DEMUXERS:
+        raise MediaError("the source's container is unknown: probe it first")
+    args = [*FILE_ONLY, "-f", probe.container]
+    if seek is not None:
+        args += ["-ss", f"{seek:.3f}"]
+    return [*args, "-i", str(source)]
 
 
 def output_fps(probed: float) -> Fraction:
@@ -69,7 +100,7 @@ def ladder_args(
     fps = output_fps(probe.fps)
     gop = str(gop_frames(fps))
     args = [ffmpeg, "-nostdin", "-hide_banner", "-y", "-loglevel", "error", "-progress", "pipe:1", "-nostats"]
-    args += ["-i", str(source), "-filter_complex", ladder_filter(probe, rungs, fps, can_tonemap)]
+    args += [*source_input(probe, source), "-filter_complex", ladder_filter(probe, rungs, fps, can_tonemap)]
     for i in range(len(rungs)):
         args += ["-map", f"[v{i}]"]
         if probe.has_audio:
@@ -116,12 +147,15 @@ def _hls_args(rungs: list[PlannedRung], out_dir: Path, has_audio: bool) -> list[
     ]  # fmt: skip
 
 
-def thumbnail_args(ffmpeg: str, source: Path, out_path: Path, *, seek: float | None, hdr_filter: str = "") -> list[str]:
-    """One JPEG frame, 640 px wide (even height); ``-ss`` before ``-i`` seeks by keyframe index, fast."""
-    args = [ffmpeg, "-nostdin", "-hide_banner", "-y", "-loglevel", "error"]
-    if seek is not None:
-        args += ["-ss", f"{seek:.3f}"]
-    args += ["-i", str(source), "-map", "0:V:0", "-frames:v", "1"]
+def thumbnail_args(ffmpeg: str, source_input: list[str], out_path: Path, *, hdr_filter: str = "") -> list[str]:
+    """One JPEG frame, 640 px wide (even height), of the input ``source_input`` opens."""
+    args = [ffmpeg, "-nostdin", "-hide_banner", "-y", "-loglevel", "error", *source_input]
+    args += ["-map", "0:V:0", "-frames:v", "1"]
     args += ["-vf", f"{hdr_filter}scale={THUMBNAIL_WIDTH}:-2", "-q:v", "3"]
     args += ["-f", "image2", "-update", "1", str(out_path)]
     return args
+
+
+def image_input(image: Path) -> list[str]:
+    """An uploaded picture: the file protocol only, and only single-picture demuxers."""
+    return [*FILE_ONLY, "-format_whitelist", IMAGE_DEMUXERS, "-i", str(image)]

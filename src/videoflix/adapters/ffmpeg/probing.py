@@ -1,7 +1,12 @@
 """Turning ffprobe JSON, or the stream listing of ``ffmpeg -i``, into a ``ProbeResult``.
 
 Both parsers reduce their input to the same small stream descriptions, so the rules that reject a
-source (no video, cover art only, no duration) live in one place: ``assemble``.
+source (not a container we read, no video, cover art only, no duration) live in one place: ``assemble``.
+
+Which containers (S23): only self-contained files, read by a demuxer that never opens another file or URL. A
+playlist (HLS), a concat list or an image sequence names other files, and ffmpeg would read them, anywhere on the
+server. Probing runs with ``-format_whitelist`` (ffmpeg refuses any other demuxer before it reads the header, so
+nothing a playlist names is opened), and every later run forces the demuxer the probe found.
 """
 
 from __future__ import annotations
@@ -13,6 +18,16 @@ from typing import Any
 
 from videoflix.domain.media.model import MediaError, ProbeResult
 
+# ffmpeg's demuxer names. mp3 is no video container, but an MP3 with cover art looks like a video to a naive
+# pipeline: it is read, so the stream rules can refuse it with a reason staff understand.
+VIDEO_DEMUXERS = ("mov", "matroska", "mpegts", "avi", "flv", "asf", "mpeg", "ogg", "mp3")
+FORMAT_WHITELIST = ",".join(VIDEO_DEMUXERS)
+ACCEPTED_CONTAINERS = "MP4/MOV, Matroska/WebM, MPEG-TS, AVI, FLV, WMV, MPEG-PS or Ogg"
+# Single pictures, for uploaded thumbnails (no image2: it expands patterns in file names into sequences; no svg: it
+# may load other files).
+IMAGE_DEMUXERS = ",".join(("png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe"))
+_NAMES = {"hls": "an HLS playlist", "concat": "a concat list", "image2": "an image sequence", "tty": "a text file"}
+_NOT_ON_WHITELIST = re.compile(r"^\[(\w+) @ [^\]]*\] Format not on whitelist")
 HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 # Codecs that usually carry one still picture; with no frame rate they are cover art, not video.
 IMAGE_CODECS = frozenset({"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpeg2000", "jpegls"})
@@ -42,10 +57,36 @@ def not_readable(detail: str) -> MediaError:
     return MediaError(f"not a video file: ffmpeg could not read it ({detail})")
 
 
+def refused_format(stderr: list[str]) -> MediaError | None:
+    """The reason for a file ffmpeg recognised as a format outside the whitelist, or None."""
+    for line in stderr:
+        if match := _NOT_ON_WHITELIST.match(line.strip()):
+            return not_a_container(match[1])
+    return None
+
+
+def not_a_container(format_name: str) -> MediaError:
+    what = _NAMES.get(format_name, f"the format {format_name!r}")
+    return MediaError(f"not a video file: {what} is not accepted; upload one video file ({ACCEPTED_CONTAINERS})")
+
+
+def demuxer_of(format_name: str) -> str:
+    """The demuxer to force for a probed ``format_name`` ("mov,mp4,m4a,3gp,3g2,mj2" -> "mov")."""
+    demuxer = format_name.split(",", 1)[0].strip()
+    if demuxer not in VIDEO_DEMUXERS:
+        raise not_a_container(demuxer or "unknown")
+    return demuxer
+
+
 def assemble(
-    duration: float | None, videos: list[VideoStream], audios: list[AudioStream], size_bytes: int
+    duration: float | None,
+    videos: list[VideoStream],
+    audios: list[AudioStream],
+    size_bytes: int,
+    format_name: str,
 ) -> ProbeResult:
     """Apply the acceptance rules and build the result; ``MediaError`` carries a reason staff can act on."""
+    container = demuxer_of(format_name)
     real = [video for video in videos if not video.cover_art]
     if not real:
         raise MediaError(_no_video_reason(bool(videos), bool(audios)))
@@ -68,6 +109,8 @@ def assemble(
         audio_channels=audios[0].channels if audios else 0,
         rotation=video.rotation,
         is_hdr=video.transfer in HDR_TRANSFERS,
+        container=container,
+        coded_pixels=video.width * video.height,
     )
 
 
@@ -130,8 +173,9 @@ def from_ffprobe(data: dict[str, Any], size_bytes: int) -> ProbeResult:
         for s in streams
         if s.get("codec_type") == "audio"
     ]
-    duration = _float((data.get("format") or {}).get("duration"))
-    return assemble(duration, videos, audios, size_bytes)
+    format_info = data.get("format") or {}
+    duration = _float(format_info.get("duration"))
+    return assemble(duration, videos, audios, size_bytes, str(format_info.get("format_name") or ""))
 
 
 def _ffprobe_video(stream: dict[str, Any]) -> VideoStream:
@@ -166,6 +210,7 @@ def _ffprobe_rotation(stream: dict[str, Any]) -> int:
 
 # --- ffmpeg -i stderr --------------------------------------------------------------------------------------
 
+_INPUT = re.compile(r"^Input #0, (.+?), from '")
 _STREAM = re.compile(r"^\s*Stream #0:\d+\S*?: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
 _DURATION = re.compile(r"^\s*Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _TAG_DURATION = re.compile(r"^\s*DURATION\s*: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)", re.IGNORECASE)
@@ -180,7 +225,11 @@ _NAMED_LAYOUTS = {"mono": 1, "stereo": 2, "downmix": 2, "quad": 4, "hexagonal": 
 def from_ffmpeg_stderr(text: str, size_bytes: int, source: str = "") -> ProbeResult:
     """Parse the input listing that ``ffmpeg -hide_banner -i SRC`` prints (used when there is no ffprobe)."""
     lines = text.splitlines()
-    if not any(line.startswith("Input #0") for line in lines):
+    input_line = next((match for line in lines if (match := _INPUT.match(line))), None)
+    if input_line is None:
+        refused = refused_format(lines)
+        if refused is not None:
+            raise refused
         detail = next((ln for ln in reversed(lines) if ln.strip() and "output file" not in ln), "")
         raise not_readable(detail.replace(f"{source}: ", "").strip() or "unknown error")
     duration: float | None = None
@@ -195,7 +244,7 @@ def from_ffmpeg_stderr(text: str, size_bytes: int, source: str = "") -> ProbeRes
         if match := _DURATION.match(line):
             duration = _seconds(match)
             break
-    return assemble(duration, videos, audios, size_bytes)
+    return assemble(duration, videos, audios, size_bytes, input_line[1])
 
 
 def _stream_blocks(lines: list[str]) -> list[tuple[str, str, list[str]]]:

@@ -61,10 +61,11 @@ class FfmpegTranscoder:
 
     async def _probe_with_ffprobe(self, source: Path, size: int) -> ProbeResult:
         assert self.ffprobe is not None
-        args = [self.ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
-        done = await run([*args, str(source)], capture_stdout=True)
+        done = await run(commands.probe_args(self.ffprobe, source), capture_stdout=True)
         if done.returncode != 0:
-            raise probing.not_readable(error_summary(done.stderr, str(source), lines=1))
+            raise probing.refused_format(done.stderr) or probing.not_readable(
+                error_summary(done.stderr, str(source), lines=1)
+            )
         try:
             data = json.loads(done.stdout)
         except ValueError as exc:
@@ -73,7 +74,7 @@ class FfmpegTranscoder:
 
     async def _probe_with_ffmpeg(self, source: Path, size: int) -> ProbeResult:
         # ffmpeg without an output exits 1 by design; the stream listing on stderr is what we want
-        done = await run([self.ffmpeg, "-nostdin", "-hide_banner", "-i", str(source)], stderr_lines=2000)
+        done = await run(commands.listing_args(self.ffmpeg, source), stderr_lines=2000)
         return probing.from_ffmpeg_stderr("\n".join(done.stderr), size, str(source))
 
     async def build_ladder(
@@ -103,23 +104,30 @@ class FfmpegTranscoder:
         hdr_filter = commands.hdr_chain(probe, probe.is_hdr and await self.can_tonemap())
         # a third of the way in, because frame 0 is often black; the first frame if that seek found nothing
         seek = probe.duration / 3 if probe.duration > 0 else None
-        failure = await self._grab_frame(source, out_path, seek, hdr_filter)
-        if failure is not None and seek is not None:
-            failure = await self._grab_frame(source, out_path, None, hdr_filter)
+        try:
+            failure = await self._grab_frame(
+                source, commands.source_input(probe, source, seek=seek), out_path, hdr_filter
+            )
+            if failure is not None and seek is not None:
+                failure = await self._grab_frame(source, commands.source_input(probe, source), out_path, hdr_filter)
+        except MediaError as error:
+            raise MediaError(f"could not extract a thumbnail: {error.reason}") from error
         if failure is not None:
             raise MediaError(f"could not extract a thumbnail: {error_summary(failure, str(source))}")
 
     async def still_image(self, source: Path, out_path: Path) -> None:
         # Re-encoding (rather than storing the upload) checks the content, strips metadata and makes every
         # thumbnail a JPEG of a sane size, whatever was uploaded.
-        failure = await self._grab_frame(source, out_path, None, "")
+        failure = await self._grab_frame(source, commands.image_input(source), out_path, "")
         if failure is not None:
             raise MediaError(f"not an image: {error_summary(failure, str(source))}")
 
-    async def _grab_frame(self, source: Path, out_path: Path, seek: float | None, hdr_filter: str) -> list[str] | None:
-        """Write one frame; ``None`` on success, else ffmpeg's last stderr lines."""
+    async def _grab_frame(
+        self, source: Path, source_input: list[str], out_path: Path, hdr_filter: str
+    ) -> list[str] | None:
+        """Write one frame of ``source`` (opened by ``source_input``); ``None`` on success, else ffmpeg's stderr."""
         await asyncio.to_thread(out_path.unlink, missing_ok=True)
-        args = commands.thumbnail_args(self.ffmpeg, source, out_path, seek=seek, hdr_filter=hdr_filter)
+        args = commands.thumbnail_args(self.ffmpeg, source_input, out_path, hdr_filter=hdr_filter)
         done = await run(args)
         if done.returncode == 0 and await asyncio.to_thread(_non_empty, out_path):
             return None

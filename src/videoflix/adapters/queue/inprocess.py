@@ -13,6 +13,7 @@ from videoflix.domain.jobs import Job, JobState, QueueSnapshot, RunningJob
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
+CANCEL_WAIT_SECONDS = 10.0  # ffmpeg is killed and reaped at once; this bounds a job that ignores cancellation
 
 
 class InProcessJobQueue:
@@ -63,6 +64,17 @@ class InProcessJobQueue:
             else:
                 states[job].queued += 1
         return QueueSnapshot(jobs=states, running=running)
+
+    async def cancel(self, job: Job, *, key: str) -> bool:
+        """Cancel the task of ``key`` and wait for it to wind down: a transcode kills its ffmpeg and removes its
+        staging folder on the way out, so both are gone when this returns."""
+        task = self._running.get(key)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        if task is not asyncio.current_task():
+            await asyncio.wait([task], timeout=CANCEL_WAIT_SECONDS)
+        return True
 
     async def _run(self, job: Job, key: str, timeout: int, limits: JobLimits, kwargs: dict[str, Any]) -> None:
         for attempt in range(1, limits.retries + 1):

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from redis.asyncio import Redis
-from saq.job import Status
+from saq.job import ACTIVE_STATUSES, Status
 from saq.queue.redis import RedisQueue
 
 from videoflix.adapters.queue.jobs import LIMITS
@@ -82,6 +82,20 @@ class SaqJobQueue:
                 states[job].queued += 1
         running.sort(key=lambda item: item.started_at or time.time())
         return QueueSnapshot(jobs=states, running=running)
+
+    async def cancel(self, job: Job, *, key: str) -> bool:
+        """Abort the SAQ job of ``key``: a waiting one is dropped; a running one is cancelled by its worker, which
+        polls for aborts every second (ffmpeg is killed with it). Redis down: reported, never raised."""
+        try:
+            async with asyncio.timeout(3):
+                saq_job = await self.queue.job(key)
+                if saq_job is None or saq_job.status not in ACTIVE_STATUSES:
+                    return False
+                await self.queue.abort(saq_job, error=f"cancelled: {job} {key}")
+        except Exception as error:
+            log.warning("could not cancel %s (%s): %s", job, key, type(error).__name__)
+            return False
+        return True
 
     async def close(self) -> None:
         try:

@@ -113,6 +113,53 @@ class ProbeResult:
     audio_channels: int = 0
     rotation: int = 0
     is_hdr: bool = False
+    container: str = ""  # the demuxer that read it ("mov", "matroska", ...): every later run is forced to it (S23)
+    coded_pixels: int = 0  # width x height as stored, before rotation and pixel aspect: what decoding costs
+
+    @property
+    def frame_pixels(self) -> int:
+        """Pixels per frame, the larger of the stored and the displayed picture (a pixel aspect ratio cannot hide
+        a huge stored frame)."""
+        return max(self.width * self.height, self.coded_pixels)
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """What one upload may ask of the machine (S23). A source over any limit is refused before it is queued."""
+
+    max_duration_seconds: int = 4 * 3600
+    max_frame_pixels: int = 4096 * 2160
+    max_fps: int = 120
+    # A real video needs bytes for every second it claims: a 7 KB file claiming an hour is a forged header.
+    min_bytes_per_second: int = 1000
+    max_transcode_seconds: int = 12 * 3600  # the job timeout, whatever the duration
+
+
+def _clock(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def check_limits(probe: ProbeResult, limits: MediaLimits) -> None:
+    """Raise ``MediaError`` naming the first limit the probed source is over."""
+    if probe.duration > limits.max_duration_seconds:
+        raise MediaError(
+            f"it lasts {_clock(probe.duration)}, longer than the maximum duration of "
+            f"{_clock(limits.max_duration_seconds)}"
+        )
+    if probe.frame_pixels > limits.max_frame_pixels:
+        raise MediaError(
+            f"its picture has {probe.frame_pixels} pixels ({probe.width}x{probe.height}), more than the maximum "
+            f"of {limits.max_frame_pixels} pixels per frame"
+        )
+    if probe.fps > limits.max_fps:
+        raise MediaError(f"its frame rate is {probe.fps:.2f} fps, more than the maximum of {limits.max_fps} fps")
+    if probe.size_bytes < probe.duration * limits.min_bytes_per_second:
+        raise MediaError(
+            f"it claims {_clock(probe.duration)} of video in {probe.size_bytes} bytes "
+            f"({probe.size_bytes / probe.duration:.0f} bytes per second; at least "
+            f"{limits.min_bytes_per_second} expected): a damaged file or a forged header"
+        )
 
 
 @dataclass(frozen=True)

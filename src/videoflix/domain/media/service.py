@@ -14,12 +14,14 @@ from videoflix.domain.errors import InvalidInput, NotFound
 from videoflix.domain.jobs import Job
 from videoflix.domain.media.model import (
     MediaError,
+    MediaLimits,
     ProbeResult,
     Rendition,
     TranscodeOutcome,
     TranscodeReport,
     Video,
     VideoStatus,
+    check_limits,
     check_rendition,
     plan_ladder,
 )
@@ -44,9 +46,15 @@ def safe_file_name(name: str) -> str:
     return cleaned or "upload"
 
 
-def transcode_timeout(duration: float | None) -> int:
-    """Generous on a slow machine: ten minutes plus 20 s per second of video."""
-    return 600 + math.ceil((duration or 0) * 20)
+def transcode_timeout(duration: float | None, limit: int = MediaLimits.max_transcode_seconds) -> int:
+    """Generous on a slow machine: ten minutes plus 20 s per second of video, but never more than ``limit``: a
+    forged duration must not hold a worker for a day (S23)."""
+    return min(limit, 600 + math.ceil((duration or 0) * 20))
+
+
+def transcode_key(video_id: int) -> str:
+    """The one key of a video's transcode job: rings dedupe on it, and ``delete`` cancels by it."""
+    return f"transcode:{video_id}"
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,10 @@ class MediaService:
         clock: Clock,
         on_catalog_change: Callable[[], None] = lambda: None,
         on_transcoded: Callable[[TranscodeReport], None] = lambda _report: None,
+        limits: MediaLimits | None = None,
     ) -> None:
         self._uow = uow
+        self._limits = limits or MediaLimits()
         self._store = store
         self._transcoder = transcoder
         self._queue = queue
@@ -88,6 +98,7 @@ class MediaService:
         draft = draft.validated()
         try:
             probe = await self._transcoder.probe(upload)
+            check_limits(probe, self._limits)
         except MediaError as error:
             raise InvalidInput(f"The file is not a usable video: {error.reason}") from error
         with self._store.incoming(".jpg") as poster:
@@ -223,6 +234,7 @@ class MediaService:
         if source is None:
             raise MediaError("the source file is missing")
         probe = await self._transcoder.probe(source)
+        check_limits(probe, self._limits)  # limits lowered since the upload, or a source replaced on disk
         rungs = plan_ladder(probe)
         last_write = self._clock.now()
 
@@ -428,6 +440,7 @@ class MediaService:
         return video, old_thumbnail
 
     async def delete(self, video_id: int) -> None:
+        """Remove the video, stop its transcode if one is running (S23), and remove its files."""
         async with self._uow() as uow:
             video = await uow.videos.get(video_id)
             if video is None:
@@ -435,6 +448,9 @@ class MediaService:
             await uow.videos.delete(video_id)
             await uow.commit()
         self._catalog_changed()
+        # After the commit: a transcode that is not reached (Redis down) finds the video gone when it publishes,
+        # and removes what it built.
+        await self._queue.cancel(Job.TRANSCODE_VIDEO, key=transcode_key(video_id))
         self._store.delete_video(video_id, video.thumbnail)
 
     async def _convert_image(self, image: Path, out: Path) -> None:
@@ -447,7 +463,7 @@ class MediaService:
         assert video.id is not None
         await self._queue.enqueue(
             Job.TRANSCODE_VIDEO,
-            key=f"transcode:{video.id}",
-            timeout=transcode_timeout(video.duration),
+            key=transcode_key(video.id),
+            timeout=transcode_timeout(video.duration, self._limits.max_transcode_seconds),
             video_id=video.id,
         )

@@ -43,6 +43,9 @@ class _DroppedRings:
     async def enqueue(self, job: Job, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
         return False
 
+    async def cancel(self, job: Job, *, key: str) -> bool:
+        return False  # it rang nothing; a job of the server or a worker is theirs to stop
+
 
 async def _container(settings: Settings, queue: JobQueue | None) -> Container:
     """``queue=None``: the configured queue (SAQ with REDIS_URL), for work handed to the worker."""

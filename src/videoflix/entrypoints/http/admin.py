@@ -14,9 +14,10 @@ from videoflix.domain.errors import InvalidInput
 from videoflix.domain.media.model import Video
 from videoflix.domain.media.service import MediaService, VideoDraft
 from videoflix.entrypoints.http.access import staff
+from videoflix.entrypoints.http.bodies import accepts
 from videoflix.entrypoints.http.dependencies import MediaStorePort
 from videoflix.entrypoints.http.openapi import VIEWER, VIEWER_WRITE, MultipartUploadOperation, errors
-from videoflix.entrypoints.http.uploads import receive_multipart
+from videoflix.entrypoints.http.uploads import MULTIPART, receive_multipart
 from videoflix.settings import Settings
 
 
@@ -88,6 +89,7 @@ class AdminVideoController(Controller):
         "/",
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,  # uploads have their own limit (MAX_UPLOAD_BYTES), checked while streaming
+        opt=accepts(MULTIPART),
         summary="Upload a video (multipart: title, description, category, file, optional thumbnail)",
         security=VIEWER_WRITE,
         operation_class=MultipartUploadOperation,

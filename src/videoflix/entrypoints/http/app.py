@@ -16,11 +16,12 @@ from videoflix.bootstrap import Container, bootstrap, request_metrics
 from videoflix.entrypoints.http.accounts import AccountController
 from videoflix.entrypoints.http.admin import AdminVideoController
 from videoflix.entrypoints.http.admin_users import AdminUserController
+from videoflix.entrypoints.http.bodies import ApiRequest
 from videoflix.entrypoints.http.clientip import ClientAddress
 from videoflix.entrypoints.http.csrf import CSRFMiddleware
 from videoflix.entrypoints.http.dependencies import DEPENDENCIES
 from videoflix.entrypoints.http.docs import DOCS_HANDLERS, schema_router
-from videoflix.entrypoints.http.errors import EXCEPTION_HANDLERS
+from videoflix.entrypoints.http.errors import EXCEPTION_HANDLERS, JsonErrorsMiddleware
 from videoflix.entrypoints.http.frontend import frontend_handlers
 from videoflix.entrypoints.http.health import HEALTH_HANDLERS
 from videoflix.entrypoints.http.hosts import AllowedHostsMiddleware
@@ -136,18 +137,20 @@ def create_app(
         ),
         middleware=[DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins)],
         request_max_body_size=settings.max_json_body_bytes,
+        request_class=ApiRequest,
         lifespan=[lifespan],
         plugins=_tracing(settings, tracer_provider),
         before_request=_name_span if settings.otel_enabled else None,
         logging_config=None,  # entrypoints/logs.py configures logging (LOG_FORMAT); Litestar's default would replace it
         debug=False,  # never render tracebacks to clients, even with DEBUG=true (S18)
     )
-    # Outermost, not a route middleware: unknown paths (404), wrong methods (405) and CORS preflights, which
-    # Litestar answers before any route middleware runs, get a request id and a log line too. The request log sees
-    # the connection's own peer (a proxy's X-Request-ID is taken only from TRUSTED_PROXIES); everything inside it
-    # sees the client and scheme the trusted proxy forwarded.
-    if "*" not in settings.allowed_hosts:
-        app.asgi_handler = AllowedHostsMiddleware(app.asgi_handler, settings.allowed_hosts)
+    # Outermost, not route middlewares: unknown paths (404), wrong methods (405) and CORS preflights, which
+    # Litestar answers before any route middleware runs, get a request id and a log line, their Host header is
+    # checked (also with ALLOWED_HOSTS=*, S24), and whatever escapes the app is still a JSON error (S18). The
+    # request log sees the connection's own peer (a proxy's X-Request-ID is taken only from TRUSTED_PROXIES);
+    # everything inside it sees the client and scheme the trusted proxy forwarded.
+    app.asgi_handler = AllowedHostsMiddleware(app.asgi_handler, settings.allowed_hosts)
+    app.asgi_handler = JsonErrorsMiddleware(app.asgi_handler)
     observer = request_metrics(batched_routes=STREAMING_ROUTES) if settings.metrics_enabled else None
     app.asgi_handler = RequestLogMiddleware(proxies.wrap(app.asgi_handler), proxies, observer)
     return app

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
@@ -16,7 +18,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
-from litestar.types import Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from videoflix.domain.errors import (
     AuthenticationFailed,
@@ -110,14 +112,68 @@ def http_error_handler(request: AnyRequest, error: HTTPException) -> Response[An
 
 
 def unexpected_error_handler(request: AnyRequest, error: Exception) -> Response[Any]:
-    log.exception(
+    # Only the raw scope here: this handler must not raise itself (request.url parses the Host header, and a
+    # handler that raises leaves the client a plain-text 500 from the server).
+    log_unexpected(request.scope, error)
+    return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, STATUS_MESSAGES[500])
+
+
+def log_unexpected(scope: Scope, error: BaseException) -> None:
+    log.error(
         "unhandled error on %s %s (request id %s)",
-        request.method,
-        request.url.path,
-        request_id_of(request),
+        scope.get("method"),
+        scope.get("path"),
+        scope.get("state", {}).get("request_id"),
         exc_info=error,
     )
-    return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, STATUS_MESSAGES[500])
+
+
+class JsonErrorsMiddleware:
+    """The last line of S18, around the whole app: an error that escapes it still gets a JSON 500 with the
+    request id (instead of the server's plain-text one), and the CORS preflight's refusal, which Litestar writes as
+    text, becomes a JSON error too. Only preflights get a wrapped ``send``: the streaming path pays for no wrapper."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        request_id = scope.get("state", {}).get("request_id")
+        if scope["method"] == "OPTIONS":
+            send = _json_refusals(send, request_id)
+        try:
+            await self.app(scope, receive, send)
+        except Exception as error:
+            log_unexpected(scope, error)
+            # When the answer had begun, the server refuses a second start and closes the connection instead.
+            with contextlib.suppress(Exception):
+                await send_error(send, HTTP_500_INTERNAL_SERVER_ERROR, STATUS_MESSAGES[500], request_id)
+
+
+CORS_REFUSED = "This origin, method or header is not allowed to call the API."
+
+
+def _json_refusals(send: Send, request_id: str | None) -> Send:
+    """``send`` that replaces a non-JSON error answer (the CORS preflight's ``Disallowed CORS Origin``) by ours."""
+    replacing = False
+
+    async def wrapped(message: Message) -> None:
+        nonlocal replacing
+        if message["type"] == "http.response.start" and message["status"] >= HTTP_400_BAD_REQUEST:
+            headers = message.get("headers", [])
+            content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+            if not content_type.startswith(b"application/json"):
+                replacing = True
+                kept = [(k, v) for k, v in headers if k.lower() not in (b"content-type", b"content-length")]
+                await send_error(send, message["status"], CORS_REFUSED, request_id, headers=kept)
+                return
+        if replacing:  # the body of the answer we replaced
+            return
+        await send(message)
+
+    return wrapped
 
 
 # Litestar's own default details ("Not Found", "Method Not Allowed", ...): replaced by our friendlier ones.

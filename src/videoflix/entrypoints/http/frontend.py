@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.exceptions import NotFoundException
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_404_NOT_FOUND
 
+from videoflix.entrypoints.http.errors import STATUS_MESSAGES, error_response
 from videoflix.settings import Settings
 
 RESERVED_PREFIXES = ("/api", "/media")
+
+
+def _generic_not_found(request: Request[Any, Any, Any], _: NotFoundException) -> Response[Any]:
+    """Litestar's static files say which path they looked for; the API's 404 says nothing more than "Not found"."""
+    return error_response(request, HTTP_404_NOT_FOUND, STATUS_MESSAGES[404])
 
 
 async def _not_for_reserved_paths(request: Request[Any, Any, Any]) -> None:
@@ -37,5 +44,6 @@ def frontend_handlers(settings: Settings) -> list[Router]:
             name="frontend",
             include_in_schema=False,
             before_request=_not_for_reserved_paths,
+            exception_handlers={NotFoundException: _generic_not_found},
         )
     ]

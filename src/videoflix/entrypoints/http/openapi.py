@@ -48,8 +48,9 @@ The REST API of Videoflix: accounts, the video catalog, HLS streaming and the st
 `{REFRESH_COOKIE}` (HttpOnly) and `{CSRF_COOKIE}` (readable); the browser sends them back by itself. On this page,
 "Try it out" on login is enough: the following requests carry the cookies.
 
-**CSRF**: unsafe requests (POST, PATCH, DELETE) authenticated by cookie must come from a trusted origin (or the API's
-own) and send the `{CSRF_COOKIE}` cookie's value as `{CSRF_HEADER}`; JSON bodies must say `application/json`.
+**CSRF**: unsafe requests (POST, PATCH, DELETE) must not come from a foreign origin, and those that carry the session
+cookies must send the `{CSRF_COOKIE}` cookie's value as `{CSRF_HEADER}` (the token refresh may instead come from a
+trusted origin). Bodies must say `application/json` (the upload: `multipart/form-data`); other types get 415.
 This page sends the header by itself once you are logged in.
 
 **Errors** are JSON: `{{"detail": "<a generic message>", "request_id": "<id>"}}`. The request id is also in the
@@ -67,11 +68,11 @@ class Error(msgspec.Struct, omit_defaults=True):
 ERROR_DESCRIPTIONS = {
     400: f"Invalid input: `{GENERIC_400}` (or a message saying what to fix).",
     401: "The access_token cookie is missing, invalid, expired or revoked.",
-    403: "Staff only, or a failed CSRF check (a foreign Origin, a form body, a missing or wrong X-CSRFToken).",
+    403: "Staff only, or a failed CSRF check (a foreign Origin, a missing or wrong X-CSRFToken).",
     404: "No such resource.",
     409: "The request conflicts with the current state.",
     413: STATUS_MESSAGES[413],
-    415: STATUS_MESSAGES[415],
+    415: "The body is not of a media type this operation reads (JSON unless stated otherwise), or has no type.",
     429: "Too many attempts from this address or for this account; see Retry-After.",
     503: STATUS_MESSAGES[503],
 }
@@ -79,7 +80,10 @@ ERROR_DESCRIPTIONS = {
 
 def errors(*codes: int, **described: str | tuple[str, object]) -> dict[int, ResponseSpec]:
     """Error answers of one operation: ``errors(400, 401, e404="No such video.")``. A value may be a
-    ``(description, body type)`` pair when the body is not the usual ``Error``."""
+    ``(description, body type)`` pair when the body is not the usual ``Error``. An operation that takes a body
+    (413 when it is too large) also refuses one of a media type it does not read (415, see csrf.py)."""
+    if 413 in codes:
+        codes = (*codes, 415)
     specs = {code: _spec(ERROR_DESCRIPTIONS[code]) for code in codes}
     for key, value in described.items():
         description, container = value if isinstance(value, tuple) else (value, Error)

@@ -2,6 +2,9 @@
 
 Every file part goes to a path the caller hands out (``MediaStore.incoming()``), and the caller's context removes
 whatever the media service did not take over: a failed or refused upload leaves nothing behind.
+
+The upload limit counts every byte of the body as it arrives, not only the parts: a preamble before the first
+boundary or an epilogue after the last one is data the client sends all the same (S16).
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from videoflix.domain.errors import InvalidInput
 
+MULTIPART = "multipart/form-data"
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16
+TOO_LARGE = "The upload is too large."
 
 
 @dataclass
@@ -38,11 +43,9 @@ class UploadedForm:
 class _Collector:
     """Parser callbacks: text fields into memory (bounded), file fields into their own file on disk."""
 
-    def __init__(self, new_path: Callable[[], Path], max_bytes: int) -> None:
+    def __init__(self, new_path: Callable[[], Path]) -> None:
         self.form = UploadedForm()
         self._new_path = new_path
-        self._max_bytes = max_bytes
-        self._total = 0
         self._parts = 0
         self._header_field = b""
         self._header_value = b""
@@ -90,9 +93,6 @@ class _Collector:
             self._file_size = 0
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
-        self._total += end - start
-        if self._total > self._max_bytes:
-            raise HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail="The upload is too large.")
         if self._file is not None:
             # A plain write lands in the page cache in microseconds; the event loop is not held up.
             self._file.write(data[start:end])
@@ -119,18 +119,22 @@ class _Collector:
 async def receive_multipart(
     request: Request[Any, Any, Any], new_path: Callable[[], Path], max_bytes: int
 ) -> UploadedForm:
-    """Parse a multipart body as it arrives. 413 past ``max_bytes``; 400 for anything malformed."""
+    """Parse a multipart body as it arrives. 413 once the body passes ``max_bytes``; 400 for anything malformed."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
-    if content_type != b"multipart/form-data" or not boundary:
-        raise InvalidInput("Send the video as multipart/form-data.")
+    if content_type.decode("latin-1") != MULTIPART or not boundary:
+        raise InvalidInput(f"Send the video as {MULTIPART}.")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes + MAX_FIELD_BYTES * MAX_PARTS:
-        raise HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail="The upload is too large.")
-    collector = _Collector(new_path, max_bytes)
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=TOO_LARGE)
+    collector = _Collector(new_path)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    received = 0
     try:
         async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_bytes:  # checked before the chunk is parsed: nothing past the limit is written
+                raise HTTPException(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=TOO_LARGE)
             parser.write(chunk)
         parser.finalize()
     except (HTTPException, InvalidInput):
