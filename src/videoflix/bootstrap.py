@@ -28,6 +28,8 @@ from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.jobs import Job
 from videoflix.domain.media.ports import MediaStore, Transcoder
 from videoflix.domain.media.service import MediaService
+from videoflix.domain.media.upload_model import UploadPolicy
+from videoflix.domain.media.uploads import UploadService
 from videoflix.domain.ports import Clock, JobQueue, SystemClock
 from videoflix.settings import Settings, SettingsError
 
@@ -66,12 +68,18 @@ class Container:
     media: MediaService
     catalog: CatalogService
     clock: Clock
+    uploads: UploadService
     redis: Any = None
     _closers: list[Any] = field(default_factory=list)
 
     async def sweep(self) -> dict[str, int]:
-        """Re-ring lost work: undelivered emails and videos whose transcode never ran or whose worker died."""
-        return {"emails": await self.email_delivery.sweep(), "videos": await self.media.sweep()}
+        """Re-ring lost work: undelivered emails and videos whose transcode never ran or whose worker died; and
+        remove abandoned resumable uploads (finishing those cut off after their last byte)."""
+        return {
+            "emails": await self.email_delivery.sweep(),
+            "videos": await self.media.sweep(),
+            "uploads": await self.uploads.sweep(),
+        }
 
     def job_handlers(self) -> dict[Job, JobHandler]:
         """The handler of every job, for both queues: each is a thin call into a domain service."""
@@ -213,6 +221,18 @@ async def bootstrap(
     delivery = EmailDelivery(uow, mailer, queue, clock)
     catalog = CatalogService(uow, clock)
     media = MediaService(uow, store, transcoder, queue, clock, on_catalog_change=catalog.invalidate)
+    uploads = UploadService(
+        uow,
+        store,
+        media,
+        clock,
+        UploadPolicy(
+            max_bytes=settings.max_upload_bytes,
+            expiry=timedelta(hours=settings.upload_expiry_hours),
+            max_per_user=settings.upload_max_per_user,
+            max_bytes_per_user=settings.upload_max_bytes_per_user,
+        ),
+    )
     container = Container(
         settings=settings,
         engine=engine,
@@ -229,6 +249,7 @@ async def bootstrap(
         media=media,
         catalog=catalog,
         clock=clock,
+        uploads=uploads,
         redis=redis,
         _closers=closers,
     )

@@ -243,6 +243,11 @@ class Settings:
     rate_limit_window_seconds: int = setting("RATE_LIMIT_WINDOW_SECONDS", 60, positive)
     max_json_body_bytes: int = setting("MAX_JSON_BODY_BYTES", 64 * 1024, positive)
     max_upload_bytes: int = setting("MAX_UPLOAD_BYTES", 4 * 1024**3, positive)
+    upload_expiry_hours: int = setting("UPLOAD_EXPIRY_HOURS", 24, positive)
+    upload_max_per_user: int = setting("UPLOAD_MAX_PER_USER", 10, positive)
+    upload_max_bytes_per_user: int = setting(
+        "UPLOAD_MAX_BYTES_PER_USER", 16 * 1024**3, positive, derive=lambda v: 4 * v["max_upload_bytes"]
+    )
     ffmpeg_binary: str | None = setting("FFMPEG_BINARY", None)
     ffprobe_binary: str | None = setting("FFPROBE_BINARY", None)
     media_accel_redirect_prefix: str | None = setting("MEDIA_ACCEL_REDIRECT_PREFIX", None)

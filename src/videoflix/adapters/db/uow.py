@@ -12,10 +12,11 @@ from videoflix.adapters.db.accounts import (
     SqlRefreshTokenStore,
     SqlUserRepository,
 )
+from videoflix.adapters.db.uploads import SqlUploadRepository
 from videoflix.adapters.db.videos import SqlCatalogReader, SqlVideoRepository
 from videoflix.domain.accounts.ports import OneTimeTokenRepository, Outbox, RefreshTokenStore, UserRepository
 from videoflix.domain.catalog.ports import CatalogReader
-from videoflix.domain.media.ports import VideoRepository
+from videoflix.domain.media.ports import UploadRepository, VideoRepository
 
 
 class SqlUnitOfWork:
@@ -30,6 +31,7 @@ class SqlUnitOfWork:
     refresh_tokens: RefreshTokenStore
     outbox: Outbox
     videos: VideoRepository
+    uploads: UploadRepository
     catalog: CatalogReader
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
@@ -42,6 +44,7 @@ class SqlUnitOfWork:
         self.refresh_tokens = SqlRefreshTokenStore(self.session)
         self.outbox = SqlOutbox(self.session)
         self.videos = SqlVideoRepository(self.session)
+        self.uploads = SqlUploadRepository(self.session)
         self.catalog = SqlCatalogReader(self.session)
         return self
 

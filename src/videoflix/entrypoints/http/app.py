@@ -25,6 +25,8 @@ from videoflix.entrypoints.http.hosts import AllowedHostsMiddleware
 from videoflix.entrypoints.http.openapi import openapi_config
 from videoflix.entrypoints.http.ratelimits import RateLimits
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
+from videoflix.entrypoints.http.tus import TusUploadController
+from videoflix.entrypoints.http.tus_protocol import REQUEST_HEADERS, RESPONSE_HEADERS, TusHeaders
 from videoflix.entrypoints.http.videos import VideoController, master_playlist, rendition_file, thumbnail
 from videoflix.settings import Settings, prepare_data_dir
 
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             master_playlist,
             rendition_file,
             AdminVideoController,
+            TusUploadController,
             thumbnail,
             *HEALTH_HANDLERS,
             *DOCS_HANDLERS,
@@ -67,8 +70,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             allow_origins=settings.cors_allowed_origins,
             allow_credentials=True,
             allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["content-type", "x-csrftoken"],
-            expose_headers=["x-request-id"],
+            allow_headers=["content-type", "x-csrftoken", *REQUEST_HEADERS],  # tus: a browser client elsewhere
+            expose_headers=["x-request-id", *RESPONSE_HEADERS],
             max_age=600,
         ),
         middleware=[DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins)],
@@ -77,6 +80,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         logging_config=None,  # entrypoints/logs.py configures logging (LOG_FORMAT); Litestar's default would replace it
         debug=False,  # never render tracebacks to clients, even with DEBUG=true (S18)
     )
+    # tus discovery (public OPTIONS), also on the CORS preflights that Litestar answers before any route.
+    app.asgi_handler = TusHeaders(app.asgi_handler, settings.max_upload_bytes)
     # Outermost, not a route middleware: unknown paths (404), wrong methods (405) and CORS preflights, which
     # Litestar answers before any route middleware runs, get a request id and a log line too.
     if "*" not in settings.allowed_hosts:

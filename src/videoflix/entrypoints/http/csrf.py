@@ -13,6 +13,8 @@ from videoflix.entrypoints.http.cookies import CSRF_COOKIE, cookie_value
 from videoflix.entrypoints.http.errors import send_error
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Upload bodies (multipart, tus chunks): accepted only with X-CSRFToken, which a cross-site form cannot send.
+TOKEN_BODIES = frozenset({"multipart/form-data", "application/offset+octet-stream"})
 CSRF_FAILED = "CSRF check failed. Reload the page and try again."
 
 
@@ -53,4 +55,4 @@ class CSRFMiddleware:
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if not media_type or media_type == "application/json":
             return True
-        return media_type == "multipart/form-data" and sent_token is not None
+        return media_type in TOKEN_BODIES and sent_token is not None

@@ -18,6 +18,7 @@ from videoflix.domain.accounts.service import AccountService
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.media.ports import MediaStore
 from videoflix.domain.media.service import MediaService
+from videoflix.domain.media.uploads import UploadService
 from videoflix.domain.ports import Clock
 from videoflix.settings import Settings
 
@@ -37,6 +38,10 @@ def _accounts(state: State) -> AccountService:
 
 def _media(state: State) -> MediaService:
     return container(state).media
+
+
+def _uploads(state: State) -> UploadService:
+    return container(state).uploads
 
 
 def _store(state: State) -> MediaStore:
@@ -76,4 +81,5 @@ DEPENDENCIES = {
     "public_base": Provide(_public_base, sync_to_thread=False),
     "staff_user": Provide(_staff_user, sync_to_thread=False),
     "store": Provide(_store, sync_to_thread=False),
+    "uploads": Provide(_uploads, sync_to_thread=False),
 }
