@@ -84,7 +84,7 @@ RESUMABLE_HEADER = ResponseHeader(name="Tus-Resumable", description=TUS_VERSION,
 
 E404 = "No such upload (also someone else's)."
 E409 = "Upload-Offset is not where the upload is, or another request is writing to it right now."
-E410 = ("The upload expired or was terminated.", None)
+E410 = "The upload expired or was terminated."
 E412 = "Tus-Resumable is missing or not 1.0.0 (the answer names the version in Tus-Version)."
 E413 = "Upload-Length is over MAX_UPLOAD_BYTES, or the bytes go past Upload-Length."
 E415 = f"The bytes are not sent as {CHUNK_MEDIA_TYPE}."
