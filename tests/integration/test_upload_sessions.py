@@ -158,8 +158,7 @@ def test_part_files_are_named_only_by_upload_ids_and_never_follow_a_planted_syml
     target = tmp_path / "elsewhere"
     target.write_bytes(b"not yours")
     (store.root / "resumable" / ("b" * 32)).symlink_to(target)
-    with pytest.raises(OSError) as refused:
-        with store.open_upload_part("b" * 32, 0):
-            pass
+    with pytest.raises(OSError) as refused, store.open_upload_part("b" * 32, 0):
+        pass
     assert refused.value.errno == errno.ELOOP
     assert target.read_bytes() == b"not yours"

@@ -120,7 +120,7 @@ async def test_bad_metadata_is_refused_at_creation_like_the_multipart_form(
 async def test_an_empty_or_oversized_file_is_refused_at_creation(uploads: Uploads) -> None:
     with pytest.raises(InvalidInput, match="not a usable video: it is empty"):
         await uploads.create(length=0)
-    with pytest.raises(UploadTooLarge, match="976.6 KiB"):
+    with pytest.raises(UploadTooLarge, match=r"976\.6 KiB"):
         await uploads.create(length=POLICY.max_bytes + 1)
     assert uploads.uow.state.uploads == {}
 
@@ -348,7 +348,7 @@ async def test_someone_elses_upload_does_not_exist(uploads: Uploads) -> None:
 async def test_a_file_that_is_not_a_video_ends_the_upload_and_leaves_nothing(uploads: Uploads) -> None:
     uploads.transcoder.probe_error = MediaError("no video stream")
     session = await uploads.create()
-    with pytest.raises(InvalidInput, match="^The file is not a usable video: no video stream$"):
+    with pytest.raises(InvalidInput, match=r"^The file is not a usable video: no video stream$"):
         await uploads.send(session, VIDEO)
     assert uploads.row(session) is None
     assert uploads.store.upload_part_files() == []
