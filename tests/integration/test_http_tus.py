@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -43,7 +44,7 @@ def encode_metadata(fields: dict[str, str]) -> str:
 
 
 async def create(
-    client: AsyncTestClient,
+    client: httpx.AsyncClient,
     length: int,
     *,
     fields: dict[str, str] | None = None,
@@ -58,13 +59,13 @@ async def create(
     return await client.post(UPLOADS, headers=sent, content=content)
 
 
-async def send(client: AsyncTestClient, location: str, offset: int, data: bytes, **headers: str) -> Any:
+async def send(client: httpx.AsyncClient, location: str, offset: int, data: bytes, **headers: str) -> Any:
     sent = {**TUS, **csrf_headers(client), "Upload-Offset": str(offset), "Content-Type": CHUNK}
     sent.update({name.replace("_", "-"): value for name, value in headers.items()})
     return await client.patch(location, content=data, headers=sent)
 
 
-async def offset_of(client: AsyncTestClient, location: str) -> int:
+async def offset_of(client: httpx.AsyncClient, location: str) -> int:
     response = await client.head(location, headers=TUS)
     assert response.status_code == 200, response.text
     return int(response.headers["upload-offset"])
@@ -130,7 +131,17 @@ async def test_creation_with_upload_sends_the_first_bytes_with_the_creation(clie
     assert partial.headers["upload-offset"] == "1000"
     assert (await send(client, partial.headers["location"], 1000, clip[1000:])).status_code == 204
 
-    whole = await create(client, len(clip), content=clip)
+    whole = await client.post(  # the creation URL without its trailing slash, the whole file at once
+        UPLOADS.rstrip("/"),
+        content=clip,
+        headers={
+            **TUS,
+            **csrf_headers(client),
+            "Upload-Length": str(len(clip)),
+            "Upload-Metadata": encode_metadata(FIELDS),
+            "Content-Type": CHUNK,
+        },
+    )
     assert whole.status_code == 201, whole.text
     assert whole.headers["upload-offset"] == str(len(clip)) and int(whole.headers["video-id"]) > 0
     assert len(await container.media.list_all()) == 2
@@ -387,3 +398,59 @@ async def test_an_abandoned_upload_expires_answers_410_and_the_sweep_removes_it(
     assert (await container.sweep())["uploads"] == 1
     assert (await client.head(location, headers=TUS)).status_code == 404
     assert leftovers(container) == []
+
+
+# --- termination racing with the last byte -------------------------------------------------------------------------
+
+
+class HeldProbe:
+    """The real transcoder, except that the first probe waits until the test lets it go."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.probing = asyncio.Event()
+        self.release = asyncio.Event()
+        self._held = False
+
+    async def probe(self, source: Path) -> Any:
+        if not self._held:
+            self._held = True
+            self.probing.set()
+            await self.release.wait()
+        return await self.inner.probe(source)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_termination_while_the_last_byte_is_being_probed_makes_no_video_and_no_transcode(tmp_path, clip):
+    """Staff cancel as the upload completes: the file is being probed (the transcode would start next) when the
+    DELETE arrives. The termination wins: the last PATCH answers 410, no video appears, no transcode runs, and
+    nothing stays on disk. (httpx's ASGI transport runs the app in this event loop, so the two requests overlap;
+    Litestar's test client would run them one after the other.)"""
+    from videoflix.bootstrap import build_transcoder
+
+    settings = make_settings(tmp_path / "held")
+    await asyncio.to_thread(upgrade, settings.database_url)
+    transcoder = HeldProbe(build_transcoder(settings))
+    container = await bootstrap(settings, transcoder=transcoder, run_periodic_sweeps=False)
+    app = create_app(container=container)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url=API_BASE) as client:
+            client.headers["Origin"] = TEST_ORIGIN
+            await login_staff(client, container)
+            location = (await create(client, len(clip))).headers["location"]
+            last = asyncio.create_task(send(client, location, 0, clip))
+            await transcoder.probing.wait()
+            deleted = await client.delete(location, headers={**TUS, **csrf_headers(client)})
+            assert deleted.status_code == 204
+            transcoder.release.set()
+            assert_json_error(await last, 410)
+            await asyncio.sleep(0.5)  # a transcode, had one been queued, would have started by now
+            assert await container.media.list_all() == []
+            assert (await client.get("/api/admin/videos/")).json() == []
+            assert leftovers(container) == []
+            assert files_under(container.store.root, "staging", "releases") == []
+    finally:
+        await container.close()
