@@ -449,13 +449,15 @@ class FakeUploadRepository(UploadRepository):
         return True
 
     async def record_offset(
-        self, upload_id: str, token: str, offset: int, lease_until: datetime, expires_at: datetime
+        self, upload_id: str, token: str, offset: int, lease_until: datetime | None, expires_at: datetime
     ) -> bool:
         upload = self._held(upload_id, token)
         if upload is None:
             return False
         self._touch()
         upload.offset, upload.lease_until, upload.expires_at = offset, lease_until, expires_at
+        if lease_until is None:
+            upload.lease_token = None
         return True
 
     async def release(self, upload_id: str, token: str) -> None:

@@ -94,12 +94,13 @@ class SqlUploadRepository:
         return affected_rows(result) == 1
 
     async def record_offset(
-        self, upload_id: str, token: str, offset: int, lease_until: datetime, expires_at: datetime
+        self, upload_id: str, token: str, offset: int, lease_until: datetime | None, expires_at: datetime
     ) -> bool:
+        lease = {"lease_until": lease_until} if lease_until else {"lease_token": None, "lease_until": None}
         result = await self._session.execute(
             update(UploadModel)
             .where(UploadModel.id == upload_id, UploadModel.lease_token == token)
-            .values(offset=offset, lease_until=lease_until, expires_at=expires_at)
+            .values(offset=offset, expires_at=expires_at, **lease)
         )
         return affected_rows(result) == 1
 

@@ -30,6 +30,7 @@ from videoflix.domain.media.upload_model import UPLOAD_ID
 # What publish() writes as the target of videos/<id>: ../releases/<id>/<uuid hex>
 _RELEASE_LINK = re.compile(r"\.\./releases/[0-9]{1,18}/[0-9a-f]{32}")
 _THUMBNAIL_NAME = re.compile(r"^[0-9]{1,18}-[0-9a-f]{12}\.jpg$")
+WRITEBACK_BYTES = 4 * 1024 * 1024  # how often a part file's fresh pages are handed to the disk
 FOLDERS = ("uploads", "resumable", "sources", "staging", "releases", "videos", "thumbnails")
 
 
@@ -230,11 +231,20 @@ class _PartFile:
         except BaseException:
             os.close(self._descriptor)
             raise
+        self._written_from, self._unsent = offset, 0
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(self._descriptor, view) :]
+        self._unsent += len(data)
+        if self._unsent >= WRITEBACK_BYTES:
+            # Have the kernel start writing these pages to the disk now, so the fsync that makes them count
+            # finds little left to do, and let it drop them from the page cache once written (nobody reads
+            # them back before the file is complete). A hint: it neither blocks for the disk nor fails.
+            os.posix_fadvise(self._descriptor, self._written_from, self._unsent, os.POSIX_FADV_DONTNEED)
+            self._written_from += self._unsent
+            self._unsent = 0
 
     def sync(self) -> None:
         os.fsync(self._descriptor)

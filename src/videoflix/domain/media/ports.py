@@ -203,9 +203,10 @@ class UploadRepository(Protocol):
         ...
 
     async def record_offset(
-        self, upload_id: str, token: str, offset: int, lease_until: datetime, expires_at: datetime
+        self, upload_id: str, token: str, offset: int, lease_until: datetime | None, expires_at: datetime
     ) -> bool:
-        """Record the bytes safely stored (and renew the lease and the expiry) while holding ``token``."""
+        """Record the bytes safely stored and push the expiry back, while holding ``token``; the lease is renewed
+        until ``lease_until``, or given back with None (the request is done)."""
         ...
 
     async def release(self, upload_id: str, token: str) -> None:

@@ -191,6 +191,7 @@ class UploadService:
             await uow.commit()
         if session is None:
             return await self._not_claimed(owner_id, upload_id, offset, declared_length)
+        token_given_back = False
         try:
             session = await self._reconcile(session, token)
             if offset != session.offset:
@@ -199,9 +200,11 @@ class UploadService:
                 )
             if declared_length is not None and offset + declared_length > session.length:
                 raise UploadTooLarge(f"The chunk ends past the upload's length ({session.length} bytes).")
-            session.offset = await _Transfer(self, session, token, checksum).run(body)
+            transfer = _Transfer(self, session, token, checksum)
+            session.offset = await transfer.run(body)
             if session.offset == session.length:
                 return await self._finish(session, token)
+            token_given_back = transfer.released
             return session
         except LeaseLost:
             async with self._uow() as uow:
@@ -211,7 +214,8 @@ class UploadService:
             self._store.discard_upload_part(upload_id)  # terminated meanwhile: its bytes go too
             raise UploadGone() from None
         finally:
-            await self._release(upload_id, token)
+            if not token_given_back:
+                await self._release(upload_id, token)
 
     async def _not_claimed(
         self, owner_id: int, upload_id: str, offset: int, declared_length: int | None
@@ -330,11 +334,13 @@ class UploadService:
 
     # --- helpers --------------------------------------------------------------------------------------------
 
-    async def _record(self, upload_id: str, token: str, offset: int) -> datetime:
-        """Record ``offset`` while holding the lease, which is renewed with it; returns the lease's new end."""
+    async def _record(self, upload_id: str, token: str, offset: int, *, release: bool = False) -> datetime:
+        """Record ``offset`` while holding the lease, which is renewed with it (or, with ``release``, given back in
+        the same statement); returns the lease's new end."""
         now = self._clock.now()
+        lease_until = None if release else now + LEASE
         async with self._uow() as uow:
-            held = await uow.uploads.record_offset(upload_id, token, offset, now + LEASE, now + self.policy.expiry)
+            held = await uow.uploads.record_offset(upload_id, token, offset, lease_until, now + self.policy.expiry)
             await uow.commit()
         if not held:
             raise LeaseLost()
@@ -371,6 +377,7 @@ class _Transfer:
         self._position = self._recorded = session.offset
         self._last_checkpoint = self._clock.now()
         self._pending: asyncio.Task[None] | None = None
+        self.released = False  # the lease went back with the last offset (the request ended short of the end)
 
     async def run(self, body: AsyncIterable[bytes]) -> int:
         """Write the body; the offset recorded at the end."""
@@ -394,7 +401,9 @@ class _Transfer:
                         self._pending = asyncio.create_task(self._checkpoint(part, self._position))
                 if hasher is not None and self._checksum is not None and hasher.digest() != self._checksum.digest:
                     raise ChecksumMismatch()
-                await self._settle(part)
+                # One statement records the offset and gives the lease back, unless the last byte is in (then
+                # the lease is kept for making the video).
+                await self._settle(part, release=self._position < self._session.length)
             except LeaseLost:
                 await self._wait_pending()
                 raise
@@ -432,19 +441,21 @@ class _Transfer:
             raise LeaseLost()
         self._lease_until = until
 
-    async def _checkpoint(self, part: UploadPart, upto: int) -> None:
+    async def _checkpoint(self, part: UploadPart, upto: int, *, release: bool = False) -> None:
         self._last_checkpoint = self._clock.now()
         await asyncio.to_thread(part.sync)  # every byte up to ``upto`` is on the disk before it counts
-        lease_until = await self._service._record(self._session.id, self._token, upto)
+        lease_until = await self._service._record(self._session.id, self._token, upto, release=release)
         self._recorded = upto
         self._lease_until = max(self._lease_until, lease_until)
+        self.released = release
 
-    async def _settle(self, part: UploadPart) -> None:
+    async def _settle(self, part: UploadPart, *, release: bool = False) -> None:
+        """Wait for a checkpoint under way, then record the rest; ``release`` gives the lease back with it."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
             await pending
-        if self._position > self._recorded:
-            await self._checkpoint(part, self._position)
+        if self._position > self._recorded or release:
+            await self._checkpoint(part, self._position, release=release)
 
     async def _wait_pending(self) -> None:
         if self._pending is not None:
