@@ -2,6 +2,7 @@
 // `videoflix serve`. It uploads one file with a staff session's cookies and X-CSRFToken, in chunks of a chosen
 // size, and reports what happens as JSON lines on stdout:
 //
+//   {"event": "start"}                               about to send the first request (node has started)
 //   {"event": "url", "url": ...}                    the upload's URL, once the server created it
 //   {"event": "progress", "sent": n, "total": t}    bytes written to the socket (at most one line per MiB)
 //   {"event": "chunk", "accepted": n, "total": t}   bytes the server confirmed (Upload-Offset)
@@ -110,4 +111,5 @@ if (args.resume) {
   }
   upload.resumeFromPreviousUpload(previous[0])
 }
+report({ event: 'start' })
 upload.start()

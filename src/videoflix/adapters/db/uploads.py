@@ -78,12 +78,14 @@ class SqlUploadRepository:
         ]
         if owner_id is not None:
             conditions.append(UploadModel.owner_id == owner_id)
-        result = await self._session.execute(
-            update(UploadModel).where(*conditions).values(lease_token=token, lease_until=until)
+        row = await self._session.scalar(  # one statement: the claim and the row it claimed
+            update(UploadModel)
+            .where(*conditions)
+            .values(lease_token=token, lease_until=until)
+            .returning(UploadModel)
+            .execution_options(populate_existing=True)
         )
-        if affected_rows(result) != 1:
-            return None
-        return await self.get(upload_id)
+        return _session(row) if row is not None else None
 
     async def renew(self, upload_id: str, token: str, until: datetime) -> bool:
         result = await self._session.execute(

@@ -239,9 +239,9 @@ class _PartFile:
             view = view[os.write(self._descriptor, view) :]
         self._unsent += len(data)
         if self._unsent >= WRITEBACK_BYTES:
-            # Have the kernel start writing these pages to the disk now, so the fsync that makes them count
-            # finds little left to do, and let it drop them from the page cache once written (nobody reads
-            # them back before the file is complete). A hint: it neither blocks for the disk nor fails.
+            # Have the kernel start writing these pages to the disk now rather than when it gets round to it (so
+            # a power cut loses seconds, not minutes, and the final fsync finds little left to do), and let it
+            # drop them from the page cache once written: nobody reads them back before the file is complete.
             os.posix_fadvise(self._descriptor, self._written_from, self._unsent, os.POSIX_FADV_DONTNEED)
             self._written_from += self._unsent
             self._unsent = 0

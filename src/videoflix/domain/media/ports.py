@@ -143,7 +143,7 @@ class MediaStore(Protocol):
 
 class UploadPart(Protocol):
     """An open part file. Writes land in the operating system at once (a killed process loses none of them);
-    ``sync`` makes them durable and may run in a worker thread while the next ones are written."""
+    ``sync`` makes them durable on the disk (it blocks: run it in a worker thread)."""
 
     def write(self, data: bytes) -> None: ...
 

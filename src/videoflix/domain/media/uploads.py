@@ -6,10 +6,12 @@ in the database (the session and its lease) and in the media store (the part fil
 - **One writer at a time.** A request writes only while it holds the upload's lease, taken by a conditional UPDATE
   (as the outbox claims an email) and renewed before it writes when little of it is left. A second request finds
   it taken (409). A writer whose process died leaves a lease that simply runs out.
-- **The offset never claims more than is on disk.** Bytes are written as they arrive (a killed process loses none
-  that reached the operating system), made durable with fsync, and only then counted in the database, every few
-  seconds while a long request streams. Whatever lies beyond the recorded offset is cut off before the next write,
-  and a part file shorter than the offset (a disk that lost data) lowers the offset to what is there.
+- **The offset never claims more than is on disk.** Bytes are written to the part file as they arrive, unbuffered,
+  and counted in the database only once written (a killed process loses none that reached the operating system),
+  every few seconds while a long request streams and at its end. Whatever lies beyond the recorded offset is cut
+  off before the next write; a part file shorter than the offset (a machine that lost power before its disk had
+  the bytes) lowers the offset to what is there. The operating system is asked to write the pages to the disk as
+  they arrive, and the complete file is fsync'd before it becomes a video.
 - **The last byte makes a video.** The complete file goes to ``MediaService.ingest`` exactly as a multipart upload
   does, and in the same transaction the session records its video, so a termination racing with it either wins
   (no video) or comes too late (the video stays), never half of each.
@@ -25,7 +27,7 @@ from datetime import datetime, timedelta
 
 from videoflix.domain.errors import InvalidInput, NotFound
 from videoflix.domain.media.model import Video
-from videoflix.domain.media.ports import MediaStore, MediaUnitOfWork, MediaUnitOfWorkFactory, UploadPart
+from videoflix.domain.media.ports import MediaStore, MediaUnitOfWork, MediaUnitOfWorkFactory
 from videoflix.domain.media.service import MediaService, VideoDraft, safe_file_name
 from videoflix.domain.media.upload_model import (
     Checksum,
@@ -363,8 +365,8 @@ class UploadService:
 
 class _Transfer:
     """One request's bytes on their way into the part file: renew the lease before writing when it runs low,
-    record the offset (after an fsync in a worker thread) every ``CHECKPOINT_INTERVAL`` or ``CHECKPOINT_BYTES``
-    while the next bytes keep arriving, and settle at the end."""
+    record the offset every ``CHECKPOINT_INTERVAL`` or ``CHECKPOINT_BYTES`` while a long request streams and at its
+    end, and make the file durable (fsync) once it is complete."""
 
     def __init__(self, service: UploadService, session: UploadSession, token: str, checksum: Checksum | None) -> None:
         self._service = service
@@ -376,12 +378,12 @@ class _Transfer:
         self._lease_until = session.lease_until
         self._position = self._recorded = session.offset
         self._last_checkpoint = self._clock.now()
-        self._pending: asyncio.Task[None] | None = None
         self.released = False  # the lease went back with the last offset (the request ended short of the end)
 
     async def run(self, body: AsyncIterable[bytes]) -> int:
         """Write the body; the offset recorded at the end."""
         start = self._position
+        length = self._session.length
         hasher = self._checksum.hasher() if self._checksum is not None else None
         store = self._service._store
         with store.open_upload_part(self._session.id, start) as part:
@@ -389,45 +391,37 @@ class _Transfer:
                 async for chunk in body:
                     if not chunk:
                         continue
-                    if self._position + len(chunk) > self._session.length:
-                        raise UploadTooLarge(f"The upload has only {self._session.length} bytes.")
-                    self._raise_if_checkpoint_failed()
+                    if self._position + len(chunk) > length:
+                        raise UploadTooLarge(f"The upload has only {length} bytes.")
                     await self._keep_lease()
                     part.write(chunk)
                     self._position += len(chunk)
                     if hasher is not None:
                         hasher.update(chunk)
                     elif self._checkpoint_due():
-                        self._pending = asyncio.create_task(self._checkpoint(part, self._position))
+                        await self._record()
                 if hasher is not None and self._checksum is not None and hasher.digest() != self._checksum.digest:
                     raise ChecksumMismatch()
+                if self._position == length:  # complete: on the disk before it becomes a video's source
+                    await asyncio.to_thread(part.sync)
                 # One statement records the offset and gives the lease back, unless the last byte is in (then
                 # the lease is kept for making the video).
-                await self._settle(part, release=self._position < self._session.length)
+                await self._record(release=self._position < length)
             except LeaseLost:
-                await self._wait_pending()
                 raise
             except BaseException:
-                await self._wait_pending()
                 if hasher is not None:  # all or nothing: the bytes of this request never count
                     store.truncate_upload_part(self._session.id, start)
                 else:  # the body broke off (or went past the end): keep what arrived
-                    await self._keep_what_arrived(part)
+                    await self._keep_what_arrived()
                 raise
         return self._recorded
 
     def _checkpoint_due(self) -> bool:
-        if self._pending is not None and not self._pending.done():
-            return False
         return (
             self._position - self._recorded >= CHECKPOINT_BYTES
             or self._clock.now() - self._last_checkpoint >= CHECKPOINT_INTERVAL
         )
-
-    def _raise_if_checkpoint_failed(self) -> None:
-        if self._pending is not None and self._pending.done():
-            pending, self._pending = self._pending, None
-            pending.result()  # re-raises LeaseLost or a database error
 
     async def _keep_lease(self) -> None:
         now = self._clock.now()
@@ -441,33 +435,20 @@ class _Transfer:
             raise LeaseLost()
         self._lease_until = until
 
-    async def _checkpoint(self, part: UploadPart, upto: int, *, release: bool = False) -> None:
+    async def _record(self, *, release: bool = False) -> None:
+        """Count every byte written so far: they are in the file (the operating system has them)."""
         self._last_checkpoint = self._clock.now()
-        await asyncio.to_thread(part.sync)  # every byte up to ``upto`` is on the disk before it counts
+        upto = self._position
         lease_until = await self._service._record(self._session.id, self._token, upto, release=release)
         self._recorded = upto
         self._lease_until = max(self._lease_until, lease_until)
         self.released = release
 
-    async def _settle(self, part: UploadPart, *, release: bool = False) -> None:
-        """Wait for a checkpoint under way, then record the rest; ``release`` gives the lease back with it."""
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            await pending
-        if self._position > self._recorded or release:
-            await self._checkpoint(part, self._position, release=release)
-
-    async def _wait_pending(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            try:
-                await pending
-            except BaseException:  # it failed too; the caller's error is what happened
-                log.debug("upload %s: a checkpoint failed", self._session.id, exc_info=True)
-
-    async def _keep_what_arrived(self, part: UploadPart) -> None:
+    async def _keep_what_arrived(self) -> None:
+        if self._position == self._recorded:
+            return
         try:
-            await self._settle(part)
+            await self._record()
         except BaseException:  # recorded up to the last checkpoint; the rest is cut off before the next write
             log.warning(
                 "upload %s: could not record the bytes of an interrupted request", self._session.id, exc_info=True
