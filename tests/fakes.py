@@ -75,7 +75,16 @@ from videoflix.domain.media.model import (
     Video,
     VideoStatus,
 )
-from videoflix.domain.media.ports import MediaStore, ProgressCallback, ServedFile, Transcoder, VideoRepository
+from videoflix.domain.media.ports import (
+    MediaStore,
+    ProgressCallback,
+    ServedFile,
+    Transcoder,
+    UploadPart,
+    UploadRepository,
+    VideoRepository,
+)
+from videoflix.domain.media.upload_model import UPLOAD_ID, UploadSession
 from videoflix.domain.operations.ports import OperationsRepository
 from videoflix.domain.ports import Clock, JobQueue
 
@@ -153,6 +162,7 @@ class FakeState:
     session_revocations: dict[int, SessionRevocation] = field(default_factory=dict)
     outbox: dict[int, OutboxRow] = field(default_factory=dict)
     videos: dict[int, Video] = field(default_factory=dict)
+    uploads: dict[str, UploadSession] = field(default_factory=dict)
 
 
 class FakeStore:
@@ -538,6 +548,120 @@ class FakeOperationsRepository(OperationsRepository):
         return len(keys)
 
 
+def _lease_free(upload: UploadSession, now: datetime) -> bool:
+    return upload.lease_until is None or upload.lease_until <= now
+
+
+class FakeUploadRepository(UploadRepository):
+    """Upload sessions, with the SQL adapter's conditional updates: each method is one atomic step."""
+
+    def __init__(self, store: FakeStore, touch: Callable[[], None]) -> None:
+        self._store = store
+        self._touch = touch
+
+    @property
+    def _uploads(self) -> dict[str, UploadSession]:
+        return self._store.state.uploads
+
+    def _held(self, upload_id: str, token: str) -> UploadSession | None:
+        upload = self._uploads.get(upload_id)
+        return upload if upload is not None and upload.lease_token == token else None
+
+    async def add(self, upload: UploadSession) -> None:
+        if upload.id in self._uploads:
+            raise ValueError("duplicate upload id")  # the primary key would refuse it too
+        self._touch()
+        self._uploads[upload.id] = copy.deepcopy(upload)
+
+    async def get(self, upload_id: str) -> UploadSession | None:
+        upload = self._uploads.get(upload_id)
+        return copy.deepcopy(upload) if upload is not None else None
+
+    async def unfinished_of(self, owner_id: int, now: datetime) -> list[UploadSession]:
+        return [
+            copy.deepcopy(u)
+            for u in self._uploads.values()
+            if u.owner_id == owner_id and u.video_id is None and u.expires_at > now
+        ]
+
+    async def claim(
+        self, upload_id: str, owner_id: int | None, token: str, now: datetime, until: datetime
+    ) -> UploadSession | None:
+        upload = self._uploads.get(upload_id)
+        if (
+            upload is None
+            or (owner_id is not None and upload.owner_id != owner_id)
+            or upload.video_id is not None
+            or upload.expires_at <= now
+            or not _lease_free(upload, now)
+        ):
+            return None
+        self._touch()
+        upload.lease_token, upload.lease_until = token, until
+        return copy.deepcopy(upload)
+
+    async def renew(self, upload_id: str, token: str, until: datetime) -> bool:
+        upload = self._held(upload_id, token)
+        if upload is None:
+            return False
+        self._touch()
+        upload.lease_until = until
+        return True
+
+    async def record_offset(
+        self, upload_id: str, token: str, offset: int, lease_until: datetime | None, expires_at: datetime
+    ) -> bool:
+        upload = self._held(upload_id, token)
+        if upload is None:
+            return False
+        self._touch()
+        upload.offset, upload.lease_until, upload.expires_at = offset, lease_until, expires_at
+        if lease_until is None:
+            upload.lease_token = None
+        return True
+
+    async def release(self, upload_id: str, token: str) -> None:
+        upload = self._held(upload_id, token)
+        if upload is not None:
+            self._touch()
+            upload.lease_token = upload.lease_until = None
+
+    async def complete(self, upload_id: str, token: str, video_id: int, expires_at: datetime) -> bool:
+        upload = self._held(upload_id, token)
+        if upload is None:
+            return False
+        self._touch()
+        upload.video_id, upload.offset, upload.expires_at = video_id, upload.length, expires_at
+        upload.lease_token = upload.lease_until = None
+        return True
+
+    async def delete(self, upload_id: str) -> None:
+        if upload_id in self._uploads:
+            self._touch()
+            del self._uploads[upload_id]
+
+    async def delete_expired(self, upload_id: str, now: datetime) -> bool:
+        upload = self._uploads.get(upload_id)
+        if upload is None or upload.expires_at > now or not _lease_free(upload, now):
+            return False
+        self._touch()
+        del self._uploads[upload_id]
+        return True
+
+    async def expired_ids(self, now: datetime) -> list[str]:
+        return [i for i, u in self._uploads.items() if u.expires_at <= now and _lease_free(u, now)]
+
+    async def stranded_ids(self, now: datetime) -> list[str]:
+        return [
+            i
+            for i, u in self._uploads.items()
+            if u.video_id is None and u.offset >= u.length and u.expires_at > now and _lease_free(u, now)
+        ]
+
+    async def existing_ids(self, upload_ids: Collection[str]) -> set[str]:
+        return set(upload_ids) & set(self._uploads)
+
+
 class FakeCatalogReader(CatalogReader):
     """Mirrors ``SqlCatalogReader`` over the same videos."""
 
@@ -577,6 +701,7 @@ class FakeUnitOfWork:
         self.session_revocations: SessionRevocationLog = FakeSessionRevocationLog(store, self._touch)
         self.outbox: Outbox = FakeOutbox(store, self._touch)
         self.videos: VideoRepository = FakeVideoRepository(store, self._touch)
+        self.uploads: UploadRepository = FakeUploadRepository(store, self._touch)
         self.catalog: CatalogReader = FakeCatalogReader(store)
         self.operations: OperationsRepository = FakeOperationsRepository(store, self._touch)
         self._entered = False
@@ -914,9 +1039,9 @@ class FakeTranscoder(Transcoder):
     Knobs: ``probe_result`` / ``probe_error``; ``build_error`` (any exception, e.g. ``MediaError`` or
     ``asyncio.CancelledError``) raised from ``build_ladder`` after the progress steps; ``output_duration`` to
     write playlists shorter (or longer) than the probe says, ``playlist_ended`` False to leave out
-    ``#EXT-X-ENDLIST``; ``during_build`` awaited inside ``build_ladder``; ``clock`` + ``seconds_per_step`` move
-    a fake clock between progress steps; ``thumbnail_error``; ``image_size`` / ``image_error`` for
-    ``still_image``.
+    ``#EXT-X-ENDLIST``; ``during_build`` awaited inside ``build_ladder``, ``during_probe`` inside ``probe``;
+    ``clock`` + ``seconds_per_step`` move a fake clock between progress steps; ``thumbnail_error``;
+    ``image_size`` / ``image_error`` for ``still_image``.
     """
 
     PROGRESS_STEPS = (25.0, 50.0, 75.0, 100.0)
@@ -928,6 +1053,7 @@ class FakeTranscoder(Transcoder):
         self.output_duration: float | None = None
         self.playlist_ended = True
         self.during_build: Callable[[], Awaitable[None]] | None = None
+        self.during_probe: Callable[[], Awaitable[None]] | None = None
         self.clock: FakeClock | None = None
         self.seconds_per_step = 0.0
         self.thumbnail_error: MediaError | None = None
@@ -940,6 +1066,8 @@ class FakeTranscoder(Transcoder):
 
     async def probe(self, source: Path) -> ProbeResult:
         self.probed.append(source)
+        if self.during_probe is not None:
+            await self.during_probe()
         if not source.is_file():
             raise MediaError("no such file")
         if self.probe_error is not None:
@@ -1014,6 +1142,8 @@ class FakeMediaStore(MediaStore):
         self.thumbnails: dict[str, bytes] = {}
         self.publish_error: BaseException | None = None
         self._names = iter(range(1, 1_000_000))
+        self.open_parts = 0  # part files open for writing right now
+        self.syncs = 0  # part-file syncs (fsync) so far
 
     def staging_dirs(self) -> list[Path]:
         """Staging folders still on disk (a finished or failed build leaves none)."""
@@ -1111,3 +1241,62 @@ class FakeMediaStore(MediaStore):
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
+
+    # resumable uploads: real files under scratch, since the transcoder probes the finished one
+
+    def upload_part_files(self) -> list[Path]:
+        """Part files still on disk (a finished, terminated or expired upload leaves none)."""
+        return sorted(self.scratch.glob("resumable-*"))
+
+    def _part(self, upload_id: str) -> Path:
+        if not UPLOAD_ID.fullmatch(upload_id):
+            raise ValueError("not an upload id")
+        return self.scratch / f"resumable-{upload_id}"
+
+    @contextlib.contextmanager
+    def open_upload_part(self, upload_id: str, offset: int) -> Iterator[UploadPart]:
+        path = self._part(upload_id)
+        path.touch()
+        with path.open("r+b", buffering=0) as handle:
+            handle.truncate(offset)
+            handle.seek(offset)
+            part = FakeUploadPart(handle)
+            self.open_parts += 1
+            try:
+                yield part
+            finally:
+                self.open_parts -= 1
+                self.syncs += part.syncs
+
+    def upload_part_size(self, upload_id: str) -> int:
+        path = self._part(upload_id)
+        return path.stat().st_size if path.is_file() else 0
+
+    def truncate_upload_part(self, upload_id: str, size: int) -> None:
+        path = self._part(upload_id)
+        if path.is_file():
+            with path.open("r+b") as handle:
+                handle.truncate(size)
+
+    def upload_part_path(self, upload_id: str) -> Path:
+        return self._part(upload_id)
+
+    def discard_upload_part(self, upload_id: str) -> None:
+        self._part(upload_id).unlink(missing_ok=True)
+
+    def upload_part_ids(self) -> list[str]:
+        return [path.name.removeprefix("resumable-") for path in self.upload_part_files()]
+
+
+class FakeUploadPart(UploadPart):
+    """A part file opened by ``FakeMediaStore``; counts its syncs."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self.syncs = 0
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+
+    def sync(self) -> None:
+        self.syncs += 1

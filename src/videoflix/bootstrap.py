@@ -32,6 +32,8 @@ from videoflix.domain.jobs import Job
 from videoflix.domain.media.model import MediaLimits, TranscodeReport
 from videoflix.domain.media.ports import MediaStore, Transcoder
 from videoflix.domain.media.service import MediaService
+from videoflix.domain.media.upload_model import UploadPolicy
+from videoflix.domain.media.uploads import UploadService
 from videoflix.domain.operations.model import HousekeepingPolicy, Overview
 from videoflix.domain.operations.service import OperationsService
 from videoflix.domain.ports import Clock, JobMonitor, JobQueue, SystemClock
@@ -73,15 +75,18 @@ class Container:
     catalog: CatalogService
     operations: OperationsService
     clock: Clock
+    uploads: UploadService
     redis: Any = None
     _closers: list[Any] = field(default_factory=list)
 
     async def sweep(self) -> dict[str, int]:
-        """Re-ring lost work: undelivered emails and videos whose transcode never ran or whose worker died. And
-        forget session revocations whose access tokens have all expired."""
+        """Re-ring lost work: undelivered emails and videos whose transcode never ran or whose worker died; remove
+        abandoned resumable uploads (finishing those cut off after their last byte); forget session revocations
+        whose access tokens have all expired."""
         return {
             "emails": await self.email_delivery.sweep(),
             "videos": await self.media.sweep(),
+            "uploads": await self.uploads.sweep(),
             "revocations_forgotten": await self.accounts.forget_expired_revocations(),
         }
 
@@ -303,6 +308,18 @@ async def bootstrap(
         housekeeping_policy(settings),
         monitor=queue if isinstance(queue, JobMonitor) else None,
     )
+    uploads = UploadService(
+        uow,
+        store,
+        media,
+        clock,
+        UploadPolicy(
+            max_bytes=settings.max_upload_bytes,
+            expiry=timedelta(hours=settings.upload_expiry_hours),
+            max_per_user=settings.upload_max_per_user,
+            max_bytes_per_user=settings.upload_max_bytes_per_user,
+        ),
+    )
     container = Container(
         settings=settings,
         engine=engine,
@@ -321,6 +338,7 @@ async def bootstrap(
         catalog=catalog,
         operations=operations,
         clock=clock,
+        uploads=uploads,
         redis=redis,
         _closers=closers,
     )

@@ -251,6 +251,11 @@ class Settings:
     max_video_fps: int = setting("MAX_VIDEO_FPS", 120, positive)
     min_video_bytes_per_second: int = setting("MIN_VIDEO_BYTES_PER_SECOND", 1000, positive)
     max_transcode_seconds: int = setting("MAX_TRANSCODE_SECONDS", 12 * 3600, positive)
+    upload_expiry_hours: int = setting("UPLOAD_EXPIRY_HOURS", 24, positive)
+    upload_max_per_user: int = setting("UPLOAD_MAX_PER_USER", 10, positive)
+    upload_max_bytes_per_user: int = setting(
+        "UPLOAD_MAX_BYTES_PER_USER", 16 * 1024**3, positive, derive=lambda v: 4 * v["max_upload_bytes"]
+    )
     ffmpeg_binary: str | None = setting("FFMPEG_BINARY", None)
     ffprobe_binary: str | None = setting("FFPROBE_BINARY", None)
     media_accel_redirect_prefix: str | None = setting("MEDIA_ACCEL_REDIRECT_PREFIX", None)

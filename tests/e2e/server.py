@@ -55,8 +55,8 @@ class Process:
 
 
 class Server(Process):
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1, port: int | None = None) -> None:
+        self.port = port or free_port()  # a given port: a restart where clients expect the server
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
             [VIDEOFLIX, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)],

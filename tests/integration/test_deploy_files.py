@@ -420,10 +420,10 @@ def test_nginx_config_has_the_production_locations(compose: dict[str, Any]) -> N
     assert f"alias {MEDIA_ROOT}/;" in protected
     assert "sendfile on;" in protected
     assert "application/vnd.apple.mpegurl m3u8;" in protected and "video/MP2T ts;" in protected
-    upload = locations["~ ^/api/admin/videos/?$"]
-    assert "proxy_request_buffering off;" in upload
-    size = re.search(r"client_max_body_size (\d+)m;", upload)
-    assert size and int(size.group(1)) * 1024**2 > Settings.max_upload_bytes
+    for upload in (locations["~ ^/api/admin/videos/?$"], locations["^~ /api/admin/uploads"]):  # multipart, tus
+        assert "proxy_request_buffering off;" in upload
+        size = re.search(r"client_max_body_size (\d+)m;", upload)
+        assert size and int(size.group(1)) * 1024**2 > Settings.max_upload_bytes
     assert f"alias {MEDIA_ROOT}/thumbnails/;" in locations["/media/thumbnails/"]
     assert "server web:8000;" in conf  # the compose service and port
     prefix = videoflix_services(compose)["web"]["environment"]["MEDIA_ACCEL_REDIRECT_PREFIX"]

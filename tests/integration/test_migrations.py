@@ -22,7 +22,7 @@ from videoflix.adapters.db.engine import create_engine
 from videoflix.adapters.db.migrate import alembic_config, downgrade, upgrade
 from videoflix.adapters.db.models import metadata
 
-APP_TABLES = {"users", "one_time_tokens", "refresh_tokens", "outbox_emails", "categories", "videos"}
+APP_TABLES = {"users", "one_time_tokens", "refresh_tokens", "outbox_emails", "categories", "videos", "uploads"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -7,7 +7,8 @@ gets past the login check into the handlers (the 401 answers without a cookie ar
 the catalog holds one ready video, so the id-based operations reach real rows as well as missing ones.
 
 The upload is fuzzed too: its multipart body is documented, and the CSRF check refuses a multipart request without
-X-CSRFToken (403, documented) before any byte is written, so it costs no more than the others. Bounded: the explicit
+X-CSRFToken (403, documented) before any byte is written, so it costs no more than the others. So are the resumable
+(tus) uploads, whose chunks are raw bytes (``application/offset+octet-stream``, sent as octet streams are). Bounded: the explicit
 examples, the coverage phase's boundary values and ``MAX_EXAMPLES`` fuzzed cases per operation, no deadline.
 """
 
@@ -34,6 +35,7 @@ from videoflix.entrypoints.http.app import create_app
 from videoflix.settings import Settings
 
 MAX_EXAMPLES = 25
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")  # tus chunks
 STAFF_EMAIL = "staff@example.com"
 STAFF_PASSWORD = "tangerine-rocket-harbour-42"
 

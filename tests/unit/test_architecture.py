@@ -24,7 +24,11 @@ import videoflix
 from videoflix.domain.jobs import Job
 
 PACKAGE = Path(videoflix.__file__).parent
-DOMAIN_SERVICES = ("videoflix.domain.accounts.service", "videoflix.domain.accounts.delivery")
+DOMAIN_SERVICES = (
+    "videoflix.domain.accounts.service",
+    "videoflix.domain.accounts.delivery",
+    "videoflix.domain.media.uploads",
+)
 
 # Entrypoint modules allowed to import an adapter directly, and why. Empty: bootstrap hands out everything.
 ENTRYPOINT_ADAPTER_EXCEPTIONS: dict[str, str] = {}

@@ -38,7 +38,7 @@ TEST_NAME = re.compile(r"\bdef (test_\w+)")
 ID_IN_TEST_NAME = re.compile(r"^[sr][0-9]{1,2}$")
 # How docs/security.md defines one: a list item starting with the bold id.
 DEFINITION = re.compile(r"^- \*\*([SR][0-9]{1,2})\*\*", re.MULTILINE)
-EXPECTED_IDS = {f"S{n}" for n in range(1, 30)} | {f"R{n}" for n in range(1, 8)}
+EXPECTED_IDS = {f"S{n}" for n in range(1, 30)} | {f"R{n}" for n in range(1, 9)}
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]*`")

@@ -65,6 +65,9 @@ def test_the_defaults_are_the_documented_ones(tmp_path):
     assert (settings.login_rate_limit, settings.email_rate_limit, settings.rate_limit_window_seconds) == (10, 5, 60)
     assert settings.password_reset_emails_per_hour == 3
     assert (settings.max_json_body_bytes, settings.max_upload_bytes) == (65536, 4 * 1024**3)
+    assert (settings.upload_expiry_hours, settings.upload_max_per_user) == (24, 10)
+    assert settings.upload_max_bytes_per_user == 4 * settings.max_upload_bytes
+    assert Settings.from_env({"MAX_UPLOAD_BYTES": "1000"}).upload_max_bytes_per_user == 4000
     assert (settings.log_format, settings.log_level) == ("console", "INFO")
     assert (settings.password_hash_workers, settings.sweep_interval_seconds) == (1, 60)
     assert Settings.from_env({}).data_dir == Path("data").resolve()

@@ -112,4 +112,22 @@ class VideoModel(BigIntBase):
     processing_started_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
 
+class UploadModel(DefaultBase):
+    """A resumable (tus) upload: its bytes are in the media store's part file, its state here."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    upload_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JsonB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    # The one request allowed to write right now, until when (a conditional UPDATE takes it).
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    video_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # set once the file became a video
+
+
 metadata = BigIntBase.metadata

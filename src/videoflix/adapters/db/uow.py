@@ -14,6 +14,7 @@ from videoflix.adapters.db.accounts import (
     SqlUserRepository,
 )
 from videoflix.adapters.db.operations import SqlOperationsRepository
+from videoflix.adapters.db.uploads import SqlUploadRepository
 from videoflix.adapters.db.videos import SqlCatalogReader, SqlVideoRepository
 from videoflix.domain.accounts.ports import (
     OneTimeTokenRepository,
@@ -23,7 +24,7 @@ from videoflix.domain.accounts.ports import (
     UserRepository,
 )
 from videoflix.domain.catalog.ports import CatalogReader
-from videoflix.domain.media.ports import VideoRepository
+from videoflix.domain.media.ports import UploadRepository, VideoRepository
 from videoflix.domain.operations.ports import OperationsRepository
 
 
@@ -40,6 +41,7 @@ class SqlUnitOfWork:
     session_revocations: SessionRevocationLog
     outbox: Outbox
     videos: VideoRepository
+    uploads: UploadRepository
     catalog: CatalogReader
     operations: OperationsRepository
 
@@ -54,6 +56,7 @@ class SqlUnitOfWork:
         self.session_revocations = SqlSessionRevocationLog(self.session)
         self.outbox = SqlOutbox(self.session)
         self.videos = SqlVideoRepository(self.session)
+        self.uploads = SqlUploadRepository(self.session)
         self.catalog = SqlCatalogReader(self.session)
         self.operations = SqlOperationsRepository(self.session)
         return self

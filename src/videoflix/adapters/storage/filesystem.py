@@ -3,6 +3,7 @@
 Layout under the media root::
 
     uploads/<uuid>.part            uploads while they stream in, converted images (``incoming()``)
+    resumable/<upload id>          the part file of a resumable (tus) upload, until it becomes a source
     sources/<id>/source            the original upload, kept for regeneration
     staging/<id>-<uuid>/           a ladder being built (same filesystem: renames are atomic)
     releases/<id>/<uuid>/          every complete ladder
@@ -24,14 +25,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from videoflix.domain.media.model import TemporaryFile, TemporaryKind
-from videoflix.domain.media.ports import ServedFile
+from videoflix.domain.media.ports import ServedFile, UploadPart
 from videoflix.domain.media.streaming import PLAYLIST, is_stream_file
+from videoflix.domain.media.upload_model import UPLOAD_ID
 
 # What publish() writes as the target of videos/<id>: ../releases/<id>/<uuid hex>
 _RELEASE_LINK = re.compile(r"\.\./releases/[0-9]{1,18}/[0-9a-f]{32}")
 _THUMBNAIL_NAME = re.compile(r"^[0-9]{1,18}-[0-9a-f]{12}\.jpg$")
-FOLDERS = ("uploads", "sources", "staging", "releases", "videos", "thumbnails")
 TEMPORARY_FOLDERS = {TemporaryKind.UPLOAD: "uploads", TemporaryKind.STAGING: "staging"}
+WRITEBACK_BYTES = 4 * 1024 * 1024  # how often a part file's fresh pages are handed to the disk
+FOLDERS = ("uploads", "resumable", "sources", "staging", "releases", "videos", "thumbnails")
 
 
 class FilesystemMediaStore:
@@ -158,6 +161,47 @@ class FilesystemMediaStore:
             return None
         return ServedFile(path=path, internal=internal)
 
+    # resumable uploads: one part file per upload, appended to by whoever holds the upload's lease
+
+    @contextmanager
+    def open_upload_part(self, upload_id: str, offset: int) -> Iterator[UploadPart]:
+        part = _PartFile(self._part_path(upload_id), offset)
+        try:
+            yield part
+        finally:
+            part.close()
+
+    def upload_part_size(self, upload_id: str) -> int:
+        try:
+            return self._part_path(upload_id).lstat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def truncate_upload_part(self, upload_id: str, size: int) -> None:
+        path = self._part_path(upload_id)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            os.ftruncate(descriptor, size)
+        finally:
+            os.close(descriptor)
+
+    def upload_part_path(self, upload_id: str) -> Path:
+        return self._part_path(upload_id)
+
+    def discard_upload_part(self, upload_id: str) -> None:
+        self._part_path(upload_id).unlink(missing_ok=True)
+
+    def upload_part_ids(self) -> list[str]:
+        return [entry.name for entry in os.scandir(self.root / "resumable") if UPLOAD_ID.fullmatch(entry.name)]
+
+    def _part_path(self, upload_id: str) -> Path:
+        if not UPLOAD_ID.fullmatch(upload_id):  # the name is the only part of the path that comes from outside
+            raise ValueError("not an upload id")
+        return self.root / "resumable" / upload_id
+
     def check_writable(self) -> str | None:
         if not self.root.is_dir():  # e.g. a volume that went away
             return "media folder missing"
@@ -203,6 +247,56 @@ def _latest_write(entry: os.DirEntry[str]) -> float:
                 except FileNotFoundError:
                     continue
     return latest
+
+
+class _PartFile:
+    """A part file open for appending at a given offset. Unbuffered: every ``write`` is one system call, so the
+    bytes are in the operating system (and survive a killed process) when it returns."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        created = True
+        try:
+            self._descriptor = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            self._descriptor = os.open(path, flags)
+            created = False
+        try:
+            if created:
+                _sync_folder(path.parent)  # the new file's name survives a crash too
+            os.ftruncate(self._descriptor, offset)  # whatever lies beyond was never recorded
+            os.lseek(self._descriptor, offset, os.SEEK_SET)
+        except BaseException:
+            os.close(self._descriptor)
+            raise
+        self._written_from, self._unsent = offset, 0
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._descriptor, view) :]
+        self._unsent += len(data)
+        if self._unsent >= WRITEBACK_BYTES:
+            # Have the kernel start writing these pages to the disk now rather than when it gets round to it (so
+            # a power cut loses seconds, not minutes, and the final fsync finds little left to do), and let it
+            # drop them from the page cache once written: nobody reads them back before the file is complete.
+            os.posix_fadvise(self._descriptor, self._written_from, self._unsent, os.POSIX_FADV_DONTNEED)
+            self._written_from += self._unsent
+            self._unsent = 0
+
+    def sync(self) -> None:
+        os.fsync(self._descriptor)
+
+    def close(self) -> None:
+        os.close(self._descriptor)
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _read_text(path: Path) -> str | None:

@@ -1,8 +1,8 @@
-"""What the media pipeline needs: a transcoder, a media store and the video repository."""
+"""What the media pipeline needs: a transcoder, a media store, the video repository and the upload sessions."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from videoflix.domain.media.model import PlannedRung, ProbeResult, Rendition, TemporaryFile, Video
+from videoflix.domain.media.upload_model import UploadSession
 from videoflix.domain.ports import UnitOfWorkBase
 
 ProgressCallback = Callable[[float], Awaitable[None]]
@@ -120,6 +121,42 @@ class MediaStore(Protocol):
         """Remove one of ``temporary_files()`` (gone already is fine)."""
         ...
 
+    # The part files of resumable uploads, named by the upload's id (``UPLOAD_ID``).
+
+    def open_upload_part(self, upload_id: str, offset: int) -> AbstractContextManager[UploadPart]:
+        """The upload's part file for appending at ``offset``: cut to ``offset`` bytes first, created when
+        missing. Only the holder of the upload's lease opens it."""
+        ...
+
+    def upload_part_size(self, upload_id: str) -> int:
+        """The bytes in the part file (0 when there is none)."""
+        ...
+
+    def truncate_upload_part(self, upload_id: str, size: int) -> None:
+        """Cut the part file to ``size`` bytes (bytes a killed writer left beyond the recorded offset)."""
+        ...
+
+    def upload_part_path(self, upload_id: str) -> Path:
+        """The complete part as a local file, to probe and hand to ``adopt_source``."""
+        ...
+
+    def discard_upload_part(self, upload_id: str) -> None:
+        """Remove the part file, if there is one."""
+        ...
+
+    def upload_part_ids(self) -> list[str]:
+        """The ids of every part file on disk (the sweep removes those without an upload)."""
+        ...
+
+
+class UploadPart(Protocol):
+    """An open part file. Writes land in the operating system at once (a killed process loses none of them);
+    ``sync`` makes them durable on the disk (it blocks: run it in a worker thread)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def sync(self) -> None: ...
+
 
 class VideoRepository(Protocol):
     async def add(self, video: Video) -> Video: ...
@@ -150,8 +187,67 @@ class VideoRepository(Protocol):
         ...
 
 
+class UploadRepository(Protocol):
+    """Upload sessions. Every write that needs the lease is a conditional UPDATE on the lease token, so two
+    processes never both believe they hold it."""
+
+    async def add(self, upload: UploadSession) -> None: ...
+
+    async def get(self, upload_id: str) -> UploadSession | None: ...
+
+    async def unfinished_of(self, owner_id: int, now: datetime) -> list[UploadSession]:
+        """The owner's uploads that are neither completed nor expired."""
+        ...
+
+    async def claim(
+        self, upload_id: str, owner_id: int | None, token: str, now: datetime, until: datetime
+    ) -> UploadSession | None:
+        """Take the lease of an unfinished, unexpired upload nobody holds (of ``owner_id``, unless None) until
+        ``until``. None when there is no such upload or someone else holds it."""
+        ...
+
+    async def renew(self, upload_id: str, token: str, until: datetime) -> bool:
+        """Extend a lease still held with ``token``; False when it is lost."""
+        ...
+
+    async def record_offset(
+        self, upload_id: str, token: str, offset: int, lease_until: datetime | None, expires_at: datetime
+    ) -> bool:
+        """Record the bytes safely stored and push the expiry back, while holding ``token``; the lease is renewed
+        until ``lease_until``, or given back with None (the request is done)."""
+        ...
+
+    async def release(self, upload_id: str, token: str) -> None:
+        """Give the lease back (a no-op when it is no longer held with ``token``)."""
+        ...
+
+    async def complete(self, upload_id: str, token: str, video_id: int, expires_at: datetime) -> bool:
+        """Mark the upload as having become ``video_id`` and release the lease; False when the lease was lost
+        (e.g. the upload was terminated meanwhile)."""
+        ...
+
+    async def delete(self, upload_id: str) -> None: ...
+
+    async def delete_expired(self, upload_id: str, now: datetime) -> bool:
+        """Delete the upload when it has expired and nobody holds its lease."""
+        ...
+
+    async def expired_ids(self, now: datetime) -> list[str]:
+        """Uploads past their expiry that nobody holds."""
+        ...
+
+    async def stranded_ids(self, now: datetime) -> list[str]:
+        """Unexpired uploads with every byte in but no video, that nobody holds: their finishing was cut off."""
+        ...
+
+    async def existing_ids(self, upload_ids: Collection[str]) -> set[str]:
+        """Which of ``upload_ids`` exist."""
+        ...
+
+
 class MediaUnitOfWork(UnitOfWorkBase, Protocol):
     videos: VideoRepository
+    uploads: UploadRepository
 
 
 class MediaUnitOfWorkFactory(Protocol):

@@ -25,10 +25,12 @@ from videoflix.domain.media.model import (
     check_rendition,
     plan_ladder,
 )
-from videoflix.domain.media.ports import MediaStore, MediaUnitOfWorkFactory, Transcoder
+from videoflix.domain.media.ports import MediaStore, MediaUnitOfWork, MediaUnitOfWorkFactory, Transcoder
 from videoflix.domain.ports import Clock, JobQueue
 
 log = logging.getLogger(__name__)
+# Called inside the transaction that creates a video from an upload, before it commits; raising undoes it all.
+OnCreated = Callable[[MediaUnitOfWork, Video], Awaitable[None]]
 
 # A worker writes progress every few seconds; a video "processing" without a write for this long lost its worker.
 STALE_AFTER = timedelta(seconds=45)
@@ -93,8 +95,17 @@ class MediaService:
         self._catalog_changed = on_catalog_change  # e.g. the catalog's cache, cleared after publish/edit/delete
         self._transcoded = on_transcoded  # e.g. the metrics: every transcode that started, however it ended
 
-    async def ingest(self, upload: Path, original_name: str, draft: VideoDraft, thumbnail: Path | None = None) -> Video:
-        """Check the upload by probing it, keep it as the video's source, queue the transcode."""
+    async def ingest(
+        self,
+        upload: Path,
+        original_name: str,
+        draft: VideoDraft,
+        thumbnail: Path | None = None,
+        *,
+        on_created: OnCreated | None = None,
+    ) -> Video:
+        """Check the upload by probing it, keep it as the video's source, queue the transcode. ``on_created``
+        runs in the creating transaction (a resumable upload records its video there, atomically)."""
         draft = draft.validated()
         try:
             probe = await self._transcoder.probe(upload)
@@ -104,10 +115,18 @@ class MediaService:
         with self._store.incoming(".jpg") as poster:
             if thumbnail is not None:
                 await self._convert_image(thumbnail, poster)
-            return await self._create(upload, original_name, draft, probe, poster if thumbnail is not None else None)
+            return await self._create(
+                upload, original_name, draft, probe, poster if thumbnail is not None else None, on_created
+            )
 
     async def _create(
-        self, upload: Path, original_name: str, draft: VideoDraft, probe: ProbeResult, thumbnail: Path | None
+        self,
+        upload: Path,
+        original_name: str,
+        draft: VideoDraft,
+        probe: ProbeResult,
+        thumbnail: Path | None,
+        on_created: OnCreated | None = None,
     ) -> Video:
         now = self._clock.now()
         async with self._uow() as uow:
@@ -130,6 +149,8 @@ class MediaService:
                     video.thumbnail = self._store.store_thumbnail(video.id, thumbnail)
                     video.custom_thumbnail = True
                     await uow.videos.save(video)
+                if on_created is not None:
+                    await on_created(uow, video)
                 await uow.commit()
             except BaseException:
                 self._store.delete_video(video.id, video.thumbnail)

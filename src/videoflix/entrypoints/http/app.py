@@ -31,6 +31,8 @@ from videoflix.entrypoints.http.operations import AdminOperationsController
 from videoflix.entrypoints.http.proxies import TrustedProxies
 from videoflix.entrypoints.http.ratelimits import RateLimits
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
+from videoflix.entrypoints.http.tus import TusUploadController
+from videoflix.entrypoints.http.tus_protocol import REQUEST_HEADERS, RESPONSE_HEADERS, TusHeaders
 from videoflix.entrypoints.http.videos import (
     CatalogListing,
     VideoController,
@@ -118,6 +120,7 @@ def create_app(
             AdminVideoController,
             AdminUserController,
             AdminOperationsController,
+            TusUploadController,
             thumbnail,
             *HEALTH_HANDLERS,
             *DOCS_HANDLERS,
@@ -131,8 +134,8 @@ def create_app(
             allow_origins=settings.cors_allowed_origins,
             allow_credentials=True,
             allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["content-type", "x-csrftoken"],
-            expose_headers=["x-request-id"],
+            allow_headers=["content-type", "x-csrftoken", *REQUEST_HEADERS],  # tus: a browser client elsewhere
+            expose_headers=["x-request-id", *RESPONSE_HEADERS],
             max_age=600,
         ),
         middleware=[DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins)],
@@ -144,6 +147,8 @@ def create_app(
         logging_config=None,  # entrypoints/logs.py configures logging (LOG_FORMAT); Litestar's default would replace it
         debug=False,  # never render tracebacks to clients, even with DEBUG=true (S18)
     )
+    # tus discovery (public OPTIONS), also on the CORS preflights that Litestar answers before any route.
+    app.asgi_handler = TusHeaders(app.asgi_handler, settings.max_upload_bytes)
     # Outermost, not route middlewares: unknown paths (404), wrong methods (405) and CORS preflights, which
     # Litestar answers before any route middleware runs, get a request id and a log line, their Host header is
     # checked (also with ALLOWED_HOSTS=*, S24), and whatever escapes the app is still a JSON error (S18). The

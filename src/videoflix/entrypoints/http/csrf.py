@@ -32,6 +32,7 @@ from videoflix.entrypoints.http.errors import STATUS_MESSAGES, send_error
 from videoflix.entrypoints.http.openapi import ACCESS_SCHEME, CSRF_SCHEME, REFRESH_SCHEME
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Upload bodies (multipart, tus chunks): accepted only with X-CSRFToken, which a cross-site form cannot send.
 CSRF_FAILED = "CSRF check failed. Reload the page and try again."
 UNSUPPORTED_BODY = "Send the request body as {}."
 

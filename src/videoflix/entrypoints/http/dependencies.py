@@ -19,6 +19,7 @@ from videoflix.domain.accounts.service import AccountService
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.media.ports import MediaStore
 from videoflix.domain.media.service import MediaService
+from videoflix.domain.media.uploads import UploadService
 from videoflix.domain.operations.service import OperationsService
 from videoflix.domain.ports import Clock
 from videoflix.settings import Settings
@@ -39,6 +40,10 @@ def _accounts(state: State) -> AccountService:
 
 def _media(state: State) -> MediaService:
     return container(state).media
+
+
+def _uploads(state: State) -> UploadService:
+    return container(state).uploads
 
 
 def _store(state: State) -> MediaStore:
@@ -89,4 +94,5 @@ DEPENDENCIES = {
     "store": Provide(_store, sync_to_thread=False),
     "operations": Provide(_operations, sync_to_thread=False),
     "email_delivery": Provide(_email_delivery, sync_to_thread=False),
+    "uploads": Provide(_uploads, sync_to_thread=False),
 }
