@@ -99,13 +99,19 @@ class FfmpegTranscoder:
         await progress.finish()
         return renditions
 
-    async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path) -> None:
+    async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path, at: float | None = None) -> None:
         hdr_filter = commands.hdr_chain(probe, probe.is_hdr and await self.can_tonemap())
-        # a third of the way in, because frame 0 is often black; the first frame if that seek found nothing
-        seek = probe.duration / 3 if probe.duration > 0 else None
-        failure = await self._grab_frame(source, out_path, seek, hdr_filter)
-        if failure is not None and seek is not None:
-            failure = await self._grab_frame(source, out_path, None, hdr_filter)
+        if at is not None:
+            # The time staff picked. Past the start of the last frame a seek finds nothing: one second earlier.
+            failure = await self._grab_frame(source, out_path, max(0.0, at), hdr_filter)
+            if failure is not None and at > 0:
+                failure = await self._grab_frame(source, out_path, max(0.0, at - 1), hdr_filter)
+        else:
+            # a third of the way in, because frame 0 is often black; the first frame if that seek found nothing
+            seek = probe.duration / 3 if probe.duration > 0 else None
+            failure = await self._grab_frame(source, out_path, seek, hdr_filter)
+            if failure is not None and seek is not None:
+                failure = await self._grab_frame(source, out_path, None, hdr_filter)
         if failure is not None:
             raise MediaError(f"could not extract a thumbnail: {error_summary(failure, str(source))}")
 

@@ -13,7 +13,7 @@ from litestar.middleware import DefineMiddleware
 
 from videoflix.bootstrap import Container, bootstrap
 from videoflix.entrypoints.http.accounts import AccountController
-from videoflix.entrypoints.http.admin import AdminVideoController
+from videoflix.entrypoints.http.admin import AdminCategoryController, AdminVideoController
 from videoflix.entrypoints.http.clientip import ClientAddress
 from videoflix.entrypoints.http.csrf import CSRFMiddleware
 from videoflix.entrypoints.http.dependencies import DEPENDENCIES
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             master_playlist,
             rendition_file,
             AdminVideoController,
+            AdminCategoryController,
             thumbnail,
             *HEALTH_HANDLERS,
             *DOCS_HANDLERS,
@@ -66,9 +67,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         cors_config=CORSConfig(
             allow_origins=settings.cors_allowed_origins,
             allow_credentials=True,
-            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["content-type", "x-csrftoken"],
-            expose_headers=["x-request-id"],
+            expose_headers=["x-request-id", "x-total-count"],
             max_age=600,
         ),
         middleware=[DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins)],
