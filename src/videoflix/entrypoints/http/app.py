@@ -25,6 +25,7 @@ from videoflix.entrypoints.http.hosts import AllowedHostsMiddleware
 from videoflix.entrypoints.http.openapi import openapi_config
 from videoflix.entrypoints.http.ratelimits import RateLimits
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
+from videoflix.entrypoints.http.studio_files import studio_handlers
 from videoflix.entrypoints.http.videos import VideoController, master_playlist, rendition_file, thumbnail
 from videoflix.settings import Settings, prepare_data_dir
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             thumbnail,
             *HEALTH_HANDLERS,
             *DOCS_HANDLERS,
+            *studio_handlers(),
             *frontend_handlers(settings),
         ],
         dependencies={**DEPENDENCIES, "rate_limits": Provide(rate_limits, sync_to_thread=False)},

@@ -2,7 +2,8 @@
 
 Frontend and API then share one origin (``http://host:8000/`` and ``http://host:8000/api/``): no CORS, and the
 ``SameSite=Lax`` cookies flow whatever name the browser used for the host. The API and the media keep their paths:
-``/api/...`` and ``/media/...`` are never looked up in the frontend folder, whatever it contains.
+``/api/...``, ``/media/...`` and the Studio's ``/studio/...`` are never looked up in the frontend folder, whatever
+it contains.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from litestar.static_files import create_static_files_router
 
 from videoflix.settings import Settings
 
-RESERVED_PREFIXES = ("/api", "/media")
+RESERVED_PREFIXES = ("/api", "/media", "/studio")
 
 
 async def _not_for_reserved_paths(request: Request[Any, Any, Any]) -> None:
