@@ -4,7 +4,7 @@ import { html } from '../html.js';
 import { api } from '../api.js';
 import { go } from '../router.js';
 import { dateTime, duration, isBusy, size } from '../format.js';
-import { usePolling } from '../polling.js';
+import { BUSY_POLL_MS, usePolling } from '../polling.js';
 import { ConfirmDialog } from '../components/confirm.js';
 import { Field, Notice } from '../components/field.js';
 import { Player } from '../components/player.js';
@@ -29,7 +29,7 @@ export function VideoPage({ id, onDeleted }) {
     setMissing(false);
     load().catch((failure) => (failure.status === 404 ? setMissing(true) : setError(failure.message)));
   }, [id]);
-  usePolling(Boolean(video && isBusy(video)), load);
+  usePolling(video && isBusy(video) ? BUSY_POLL_MS : null, load);
 
   if (missing) {
     return html`<section>
@@ -229,13 +229,13 @@ function ThumbnailForms({ video, playhead, onChanged }) {
     ${video.thumbnail_url
       ? html`<img class="poster" src=${video.thumbnail_url} alt=${`Current thumbnail of ${video.title}`} />`
       : html`<p class="muted">No thumbnail yet: one is taken from the video when it is transcoded.</p>`}
-    <form onSubmit=${upload} class="inline-form">
+    <form onSubmit=${upload} class="inline-form" novalidate>
       <${Field} id="thumbnail" label="Thumbnail" error=${errors.thumbnail} hint="An image (JPEG, PNG, WebP); it is stored as a 640 px wide JPEG.">
         ${(props) => html`<input ...${props} ref=${fileInput} type="file" accept="image/*" onChange=${(e) => setFile(e.currentTarget.files[0] || null)} />`}
       <//>
       <button type="submit" class="button" disabled=${busy}>${busy === 'thumbnail' ? 'Uploading…' : 'Upload'}</button>
     </form>
-    <form onSubmit=${useFrame} class="inline-form">
+    <form onSubmit=${useFrame} class="inline-form" novalidate>
       <${Field} id="seconds" label="Frame at (seconds)" error=${errors.seconds} hint=${max ? `From 0 to ${max.toFixed(1)}.` : undefined}>
         ${(props) => html`<input ...${props} type="number" inputmode="decimal" min="0" max=${max || undefined} step="0.1"
           value=${seconds} onInput=${(e) => setSeconds(e.currentTarget.value)} />`}

@@ -5,7 +5,7 @@ import { html } from '../html.js';
 import { api } from '../api.js';
 import { replaceParams } from '../router.js';
 import { STATUS_LABELS, date, duration, isBusy } from '../format.js';
-import { usePolling } from '../polling.js';
+import { BUSY_POLL_MS, IDLE_POLL_MS, usePolling } from '../polling.js';
 import { Notice } from '../components/field.js';
 import { Progress, StatusBadge } from '../components/status.js';
 
@@ -39,7 +39,7 @@ export function Videos({ params, flash }) {
     api.categories().then(({ data }) => setCategories(data), () => {});
   }, []);
   useEffect(() => setSearch(q), [q]);
-  usePolling(Boolean(result && result.videos.some(isBusy)), load);
+  usePolling(result && result.videos.some(isBusy) ? BUSY_POLL_MS : IDLE_POLL_MS, load);
 
   const update = (changes) => {
     const next = { q, status, category, page: '', ...changes };
