@@ -120,6 +120,12 @@ def test_staff_sign_in_and_sign_out(page, studio):
     assert page.get_by_role("navigation", name="Studio").get_by_role("link", name="Videos").is_visible()
     assert page.locator(".who").inner_text() == STAFF
 
+    # An expired access cookie: the next request answers 401, the page refreshes the session once and goes on.
+    page.context.clear_cookies(name="access_token")
+    page.get_by_role("link", name="Ocean Deep").click()
+    page.get_by_role("heading", name="Ocean Deep").wait_for()
+    assert "access_token" in {cookie["name"] for cookie in page.context.cookies()}
+
     page.get_by_role("button", name="Sign out").click()
 
     page.get_by_role("button", name="Sign in").wait_for()
