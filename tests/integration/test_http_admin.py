@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.integration.clips import ffmpeg, make_clip, make_standard_clip
 from tests.integration.test_http_accounts import login, register_and_activate
 from videoflix.adapters.db.migrate import upgrade
 from videoflix.bootstrap import Container, bootstrap
+from videoflix.domain.media.model import Video, VideoStatus
 from videoflix.entrypoints.http.app import create_app
 
 pytestmark = pytest.mark.ffmpeg
@@ -108,6 +110,9 @@ ROUTES = [
     ("PATCH", f"{ADMIN}1"),
     ("DELETE", f"{ADMIN}1"),
     ("POST", f"{ADMIN}1/transcode"),
+    ("PUT", f"{ADMIN}1/thumbnail"),
+    ("POST", f"{ADMIN}1/thumbnail/frame"),
+    ("GET", "/api/admin/categories/"),
 ]
 
 
@@ -118,6 +123,11 @@ async def call(client: AsyncTestClient, method: str, path: str, csrf: str) -> An
         return await client.post(path, data=FORM, files=files, headers=headers)
     if method == "PATCH":
         return await client.patch(path, json={"title": "x"}, headers=headers)
+    if method == "PUT":
+        files = {"thumbnail": ("poster.png", b"\x89PNG" * 100, "image/png")}
+        return await client.put(path, files=files, headers=headers)
+    if path.endswith("/frame"):
+        return await client.post(path, json={"seconds": 1.0}, headers=headers)
     return await client.request(method, path, headers=headers)
 
 
@@ -194,6 +204,8 @@ async def test_upload_transcode_stream_edit_retranscode_delete(client, container
     assert patched.json()["description"] == FORM["description"]
     assert_json_error(await client.patch(f"{ADMIN}{video_id}", json={"title": ""}, headers=edit), 400)
     assert_json_error(await client.patch(f"{ADMIN}{video_id}", json={"title": "   "}, headers=edit), 400)
+    too_long = assert_json_error(await client.patch(f"{ADMIN}{video_id}", json={"title": "x" * 201}, headers=edit), 400)
+    assert too_long["field"] == "title" and "200 characters" in too_long["detail"]  # in words, next to the field
     unknown = await client.patch(f"{ADMIN}{video_id}", json={"status": "ready", "title": "x"}, headers=edit)
     assert 400 <= unknown.status_code < 500 and unknown.headers["content-type"].startswith("application/json")
     assert (await client.get(f"{ADMIN}{video_id}")).json()["title"] == "Bunny, Again"
@@ -312,3 +324,99 @@ async def test_upload_over_the_limit_gets_413_json_and_leaves_no_partial_file(sm
     assert_json_error(response, 413)
     assert await container.media.list_all() == []
     assert files_under(container.store.root, "uploads", "sources") == []
+
+
+# --- the Studio's list: search, filters, pages, categories ----------------------------------------------------
+
+
+async def test_the_list_searches_filters_and_pages_with_the_total_in_a_header(client, container):
+    await login_staff(client, container)
+    now = datetime.now(UTC)
+    rows = [
+        ("Deep Ocean", "Documentary", VideoStatus.READY),
+        ("Night Train", "Drama", VideoStatus.QUEUED),
+        ("Deep Night", "Drama", VideoStatus.FAILED),
+        *((f"Filler {i}", "Comedy", VideoStatus.READY) for i in range(5)),
+    ]
+    async with container.uow() as uow:
+        for age, (title, category, status) in enumerate(rows):
+            created = now - timedelta(minutes=age)
+            await uow.videos.add(Video(title, "", category, created, created, status=status))
+        await uow.commit()
+
+    async def titles(**params: Any) -> tuple[list[str], str]:
+        response = await client.get(ADMIN, params=params)
+        assert response.status_code == 200, response.text
+        assert isinstance(response.json(), list)  # still a plain array: the total travels in a header
+        return [video["title"] for video in response.json()], response.headers["x-total-count"]
+
+    assert await titles() == ([title for title, _, _ in rows], "8")
+    assert await titles(q="deep") == (["Deep Ocean", "Deep Night"], "2")
+    assert await titles(status="failed") == (["Deep Night"], "1")
+    assert await titles(category="drama", q="night") == (["Night Train", "Deep Night"], "2")
+    assert await titles(category="Comedy", page=2, page_size=2) == (["Filler 2", "Filler 3"], "5")
+    assert await titles(category="Comedy", page=9, page_size=2) == ([], "5")
+
+    for params, field in (({"status": "done"}, "status"), ({"page_size": 201}, "page_size"), ({"page": 0}, "page")):
+        refused = assert_json_error(await client.get(ADMIN, params=params), 400)
+        assert refused["field"] == field, refused
+    assert_json_error(await client.get(ADMIN, params={"page": "two"}), 400)
+
+    categories = await client.get("/api/admin/categories/")
+    assert categories.status_code == 200, categories.text
+    assert categories.json() == [
+        {"name": "Comedy", "videos": 5},
+        {"name": "Documentary", "videos": 1},
+        {"name": "Drama", "videos": 2},
+    ]
+
+
+# --- thumbnails: an uploaded image, or a frame of the video ------------------------------------------------------
+
+
+async def test_the_thumbnail_is_replaced_by_an_image_or_by_a_frame_at_a_chosen_time(client, container, tmp_path):
+    headers = await login_staff(client, container)
+    response = await upload(client, make_standard_clip(tmp_path / "tiny.mp4", 320, 180, 2))
+    assert response.status_code == 202, response.text
+    video_id = response.json()["id"]
+    ready = (await wait_for(client, video_id))[-1]
+    assert ready["status"] == "ready", ready["failure_reason"]
+    thumbnails = container.store.root / "thumbnails"
+
+    replaced = await client.put(
+        f"{ADMIN}{video_id}/thumbnail", files={"thumbnail": ("poster.png", png(tmp_path), "image/png")}, headers=headers
+    )
+    assert replaced.status_code == 200, replaced.text
+    poster_url = replaced.json()["thumbnail_url"]
+    assert poster_url != ready["thumbnail_url"] and poster_url.endswith(".jpg")
+    served = await client.get(path_of(poster_url))
+    assert served.status_code == 200 and served.content[:2] == b"\xff\xd8"
+    assert [p.name for p in thumbnails.iterdir()] == [poster_url.rsplit("/", 1)[1]]  # the old one is gone
+
+    framed = await client.post(f"{ADMIN}{video_id}/thumbnail/frame", json={"seconds": 1.5}, headers=headers)
+    assert framed.status_code == 200, framed.text
+    frame_url = framed.json()["thumbnail_url"]
+    assert frame_url not in (poster_url, ready["thumbnail_url"])
+    assert (await client.get(path_of(frame_url))).content[:2] == b"\xff\xd8"
+    assert [p.name for p in thumbnails.iterdir()] == [frame_url.rsplit("/", 1)[1]]
+
+    outside = assert_json_error(
+        await client.post(f"{ADMIN}{video_id}/thumbnail/frame", json={"seconds": 60}, headers=headers), 400
+    )
+    assert outside["field"] == "seconds" and "seconds" in outside["detail"]
+    not_an_image = assert_json_error(
+        await client.put(
+            f"{ADMIN}{video_id}/thumbnail",
+            files={"thumbnail": ("poster.png", b"not a picture" * 50, "image/png")},
+            headers=headers,
+        ),
+        400,
+    )
+    assert "thumbnail" in not_an_image["detail"].lower()
+    missing = await client.put(
+        f"{ADMIN}{video_id}/thumbnail", files={"other": ("x.png", b"x", "image/png")}, headers=headers
+    )
+    assert assert_json_error(missing, 400)["field"] == "thumbnail"
+    assert_json_error(await client.post(f"{ADMIN}999/thumbnail/frame", json={"seconds": 1}, headers=headers), 404)
+    assert (await client.get(f"{ADMIN}{video_id}")).json()["thumbnail_url"] == frame_url
+    assert files_under(container.store.root, "uploads") == []

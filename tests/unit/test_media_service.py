@@ -648,3 +648,126 @@ async def test_a_poster_replaced_while_the_video_is_transcoding_is_kept(media: M
 
     video = media.video(video_id)
     assert video.thumbnail == poster[0] and media.has_thumbnail(video.thumbnail)
+
+
+# ------------------------------------------------------------------------------------------ the staff's list
+
+
+async def test_search_filters_by_title_status_and_category_and_pages_newest_first(media: Media) -> None:
+    ids = []
+    for title, category in [("Ocean Deep", "Documentary"), ("Night Train", "Drama"), ("Deep Night", "Drama")]:
+        ids.append(await media.ingest(VideoDraft(title, "", category)))
+        media.clock.advance(minutes=1)
+    assert await media.service.transcode(ids[1]) == "ready"
+
+    deep = await media.service.search("DEEP")
+    assert [v.id for v in deep.videos] == [ids[2], ids[0]] and deep.total == 2
+    assert [v.id for v in (await media.service.search(status="ready")).videos] == [ids[1]]
+    assert [v.id for v in (await media.service.search(category="drama")).videos] == [ids[2], ids[1]]
+    assert [v.id for v in (await media.service.search("night", "queued", "Drama")).videos] == [ids[2]]
+
+    first, second, past = [await media.service.search(page=n, page_size=2) for n in (1, 2, 3)]
+    assert [v.id for v in first.videos] == [ids[2], ids[1]] and first.total == 3
+    assert [v.id for v in second.videos] == [ids[0]] and second.total == 3
+    assert past.videos == [] and past.total == 3
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"status": "finished"}, "status"),
+        ({"page": 0}, "page"),
+        ({"page_size": 0}, "page_size"),
+        ({"page_size": 201}, "page_size"),
+        ({"text": "x" * 201}, "q"),
+    ],
+)
+async def test_search_refuses_what_it_cannot_answer_naming_the_input(media: Media, arguments, field) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await media.service.search(**arguments)
+    assert refused.value.field == field and refused.value.message
+
+
+async def test_categories_count_the_videos_of_each_category_in_use(media: Media) -> None:
+    for category in ("Drama", "Comedy", "Drama"):
+        await media.ingest(VideoDraft("A film", "", category))
+    gone = await media.ingest(VideoDraft("Gone", "", "Horror"))
+    await media.service.delete(gone)
+
+    assert [(c.name, c.videos) for c in await media.service.categories()] == [("Comedy", 1), ("Drama", 2)]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"category": ""}, "category"),
+        ({"category": "x" * 101}, "category"),
+        ({"description": "x" * 5001}, "description"),
+        ({"title": "bell\x07"}, "title"),
+    ],
+)
+async def test_a_refused_edit_names_the_field_in_words(media: Media, changes, field) -> None:
+    video_id = await media.ingest()
+    with pytest.raises(InvalidInput) as refused:
+        await media.service.update(video_id, **changes)
+    assert refused.value.field == field and field in refused.value.message
+    assert media.video(video_id).title == DRAFT.title
+
+
+# ------------------------------------------------------------------------------------------ a frame as poster
+
+
+async def test_a_frame_at_the_chosen_time_becomes_the_poster_and_survives_regeneration(media: Media) -> None:
+    video_id = await media.ready()
+    old_thumbnail = media.video(video_id).thumbnail
+
+    video = await media.service.thumbnail_from_frame(video_id, 1.5)
+
+    assert media.transcoder.frames_taken[-1] == 1.5 and video.custom_thumbnail
+    assert video.thumbnail != old_thumbnail and media.has_thumbnail(video.thumbnail)
+    assert b"at 1.5" in media.store.thumbnails[video.thumbnail or ""]
+    assert old_thumbnail is not None and not media.has_thumbnail(old_thumbnail)
+    assert media.store.incoming_files() == []
+    assert await media.service.regenerate(video_id, overwrite=True) == "ready"
+    assert media.video(video_id).thumbnail == video.thumbnail
+
+
+@pytest.mark.parametrize("seconds", [-1.0, 10.5, float("nan"), float("inf")])
+async def test_a_frame_outside_the_video_is_refused_in_words(media: Media, seconds: float) -> None:
+    video_id = await media.ready()  # DEFAULT_PROBE: 10 s
+    with pytest.raises(InvalidInput) as refused:
+        await media.service.thumbnail_from_frame(video_id, seconds)
+    assert refused.value.field == "seconds" and "10.0 seconds" in refused.value.message
+
+
+async def test_a_frame_that_cannot_be_taken_keeps_the_old_poster(media: Media) -> None:
+    video_id = await media.ready()
+    old_thumbnail = media.video(video_id).thumbnail
+    media.transcoder.thumbnail_error = MediaError("decoder error")
+
+    with pytest.raises(InvalidInput, match="decoder error"):
+        await media.service.thumbnail_from_frame(video_id, 2.0)
+
+    assert media.video(video_id).thumbnail == old_thumbnail and media.store.incoming_files() == []
+    with pytest.raises(NotFound):
+        await media.service.thumbnail_from_frame(404, 1.0)
+
+
+async def test_s23_deleting_a_video_stops_its_running_transcode(media: Media) -> None:
+    """S23: the transcode notices at its next progress write that the video is gone and stops ffmpeg."""
+    video_id = await media.ingest()
+    media.transcoder.clock, media.transcoder.seconds_per_step = media.clock, 5.0  # every step writes progress
+
+    async def delete_after_first_step(percent: float) -> None:
+        if percent == 25.0:
+            await media.service.delete(video_id)
+
+    media.transcoder.after_progress = delete_after_first_step
+
+    assert await media.service.transcode(video_id) == "skipped"
+
+    assert media.transcoder.progress_reported == [25.0, 50.0]  # the build stopped at the next write
+    assert media.published_files(video_id) is None and media.staging_leftovers() == []
+    assert media.thumbnail_files() == [] and video_id not in media.uow.state.videos

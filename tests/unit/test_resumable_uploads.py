@@ -103,8 +103,8 @@ async def test_a_new_upload_is_empty_and_expires_after_the_configured_time(uploa
     ("metadata", "message"),
     [
         ({"title": ""}, "A video needs a title"),
-        ({"title": "x" * 201}, "A video needs a title"),
-        ({"category": "  "}, "A video needs a title"),
+        ({"title": "x" * 201}, "at most 200 characters"),
+        ({"category": "  "}, "A video needs a category"),
         ({"title": "bell\x07"}, "control characters"),
     ],
 )

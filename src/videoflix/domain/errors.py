@@ -12,7 +12,12 @@ class DomainError(Exception):
 
 
 class InvalidInput(DomainError):
-    """The request was understood but its content is not acceptable (400)."""
+    """The request was understood but its content is not acceptable (400). ``field`` names the input at fault,
+    when there is one, so a form can show the message next to it."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class AuthenticationFailed(DomainError):

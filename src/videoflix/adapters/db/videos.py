@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from videoflix.adapters.db.engine import affected_rows
 from videoflix.adapters.db.models import CategoryModel, VideoModel
 from videoflix.domain.catalog.model import CatalogEntry
-from videoflix.domain.media.model import Rendition, Video, VideoStatus
+from videoflix.domain.media.model import CategoryCount, Rendition, Video, VideoPage, VideoQuery, VideoStatus
 
 MAX_ID = 2**63 - 1  # the largest id a row can have (BIGINT); a larger one would overflow the database driver
 
@@ -73,6 +73,45 @@ class SqlVideoRepository:
         rows = await self._session.scalars(self._select().order_by(VideoModel.created_at.desc(), VideoModel.id.desc()))
         return [_video(row) for row in rows]
 
+    async def search(self, query: VideoQuery) -> VideoPage:
+        conditions: list[ColumnElement[bool]] = []
+        if query.text:
+            conditions.append(VideoModel.title.icontains(query.text, autoescape=True))
+        if query.status is not None:
+            conditions.append(VideoModel.status == query.status.value)
+        if query.category is not None:
+            conditions.append(func.lower(CategoryModel.name) == query.category.lower())
+        # The total rides along as a window function: one query for the page and the count.
+        total = func.count().over().label("total")
+        result = await self._session.execute(
+            select(VideoModel, total)
+            .join(VideoModel.category)
+            .options(contains_eager(VideoModel.category))
+            .where(*conditions)
+            .order_by(VideoModel.created_at.desc(), VideoModel.id.desc())
+            .limit(query.page_size)
+            .offset(query.offset)
+        )
+        rows = result.all()
+        if rows:
+            return VideoPage([_video(row[0]) for row in rows], rows[0][1])
+        if not query.offset:
+            return VideoPage([], 0)
+        # Past the last page: the page is empty, so the window had no row to carry the total.
+        count = await self._session.scalar(
+            select(func.count()).select_from(VideoModel).join(VideoModel.category).where(*conditions)
+        )
+        return VideoPage([], count or 0)
+
+    async def categories(self) -> list[CategoryCount]:
+        result = await self._session.execute(
+            select(CategoryModel.name, func.count(VideoModel.id))
+            .join(VideoModel, VideoModel.category_id == CategoryModel.id)
+            .group_by(CategoryModel.id, CategoryModel.name)
+            .order_by(CategoryModel.name)
+        )
+        return [CategoryCount(name, count) for name, count in result.all()]
+
     async def save(self, video: Video) -> None:
         assert video.id is not None
         values = self._columns(video)
@@ -94,10 +133,11 @@ class SqlVideoRepository:
             )
         )
 
-    async def set_progress(self, video_id: int, progress: float, now: datetime) -> None:
-        await self._session.execute(
+    async def set_progress(self, video_id: int, progress: float, now: datetime) -> bool:
+        result = await self._session.execute(
             update(VideoModel).where(VideoModel.id == video_id).values(progress=progress, updated_at=now)
         )
+        return affected_rows(result) == 1
 
     async def claim_for_processing(self, video_id: int, now: datetime, stale_before: datetime) -> Video | None:
         # Conditional UPDATE: a second worker (or a sweep) cannot take a video another worker is still on.

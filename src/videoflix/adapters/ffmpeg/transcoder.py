@@ -100,16 +100,26 @@ class FfmpegTranscoder:
         await progress.finish()
         return renditions
 
-    async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path) -> None:
+    async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path, at: float | None = None) -> None:
         hdr_filter = commands.hdr_chain(probe, probe.is_hdr and await self.can_tonemap())
-        # a third of the way in, because frame 0 is often black; the first frame if that seek found nothing
-        seek = probe.duration / 3 if probe.duration > 0 else None
         try:
-            failure = await self._grab_frame(
-                source, commands.source_input(probe, source, seek=seek), out_path, hdr_filter
-            )
-            if failure is not None and seek is not None:
-                failure = await self._grab_frame(source, commands.source_input(probe, source), out_path, hdr_filter)
+            if at is not None:
+                # The time staff picked. Past the start of the last frame a seek finds nothing: one second earlier.
+                failure = await self._grab_frame(
+                    source, commands.source_input(probe, source, seek=max(0.0, at)), out_path, hdr_filter
+                )
+                if failure is not None and at > 0:
+                    failure = await self._grab_frame(
+                        source, commands.source_input(probe, source, seek=max(0.0, at - 1)), out_path, hdr_filter
+                    )
+            else:
+                # a third of the way in, because frame 0 is often black; the first frame if that seek found nothing
+                seek = probe.duration / 3 if probe.duration > 0 else None
+                failure = await self._grab_frame(
+                    source, commands.source_input(probe, source, seek=seek), out_path, hdr_filter
+                )
+                if failure is not None and seek is not None:
+                    failure = await self._grab_frame(source, commands.source_input(probe, source), out_path, hdr_filter)
         except MediaError as error:
             raise MediaError(f"could not extract a thumbnail: {error.reason}") from error
         if failure is not None:

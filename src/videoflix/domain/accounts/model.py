@@ -161,9 +161,10 @@ class PasswordRefused(InvalidInput):
     """A new password breaks the password rules. ``field`` names the input that holds it, ``problems`` says, in
     words for the person typing it, every rule it breaks (S28)."""
 
+    field: str
+
     def __init__(self, field: str, problems: list[str]) -> None:
-        super().__init__(" ".join(problems))
-        self.field = field
+        super().__init__(" ".join(problems), field=field)
         self.problems = problems
 
 

@@ -90,6 +90,38 @@ class TemporaryFile:
     modified_at: datetime
 
 
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class VideoQuery:
+    """One page of the staff's list, newest first: titles containing ``text`` (case-insensitive), optionally one
+    status and one category (case-insensitive). ``MediaService.search`` builds it from what staff typed."""
+
+    text: str = ""
+    status: VideoStatus | None = None
+    category: str | None = None
+    page: int = 1
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+@dataclass(frozen=True)
+class VideoPage:
+    videos: list[Video]
+    total: int  # every video matching the query, on all pages
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    name: str
+    videos: int
+
+
 class MediaError(Exception):
     """The source cannot be turned into a video (not a video, truncated, ...). ``reason`` is shown to staff."""
 

@@ -9,7 +9,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from videoflix.domain.media.model import PlannedRung, ProbeResult, Rendition, TemporaryFile, Video
+from videoflix.domain.media.model import (
+    CategoryCount,
+    PlannedRung,
+    ProbeResult,
+    Rendition,
+    TemporaryFile,
+    Video,
+    VideoPage,
+    VideoQuery,
+)
 from videoflix.domain.media.upload_model import UploadSession
 from videoflix.domain.ports import UnitOfWorkBase
 
@@ -37,8 +46,9 @@ class Transcoder(Protocol):
         ffmpeg process. ``on_progress`` receives percent (0-100). Raises ``MediaError``."""
         ...
 
-    async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path) -> None:
-        """Write a JPEG of a frame about a third into the video. Raises ``MediaError``."""
+    async def thumbnail(self, source: Path, probe: ProbeResult, out_path: Path, at: float | None = None) -> None:
+        """Write a JPEG of the frame at ``at`` seconds, or about a third into the video without it. Raises
+        ``MediaError``."""
         ...
 
 
@@ -165,6 +175,14 @@ class VideoRepository(Protocol):
 
     async def list_all(self) -> list[Video]: ...
 
+    async def search(self, query: VideoQuery) -> VideoPage:
+        """One page of videos matching ``query``, newest first, and the number matching in all: one query."""
+        ...
+
+    async def categories(self) -> list[CategoryCount]:
+        """Every category with at least one video, by name."""
+        ...
+
     async def save(self, video: Video) -> None:
         """Write every field of ``video`` back."""
         ...
@@ -173,7 +191,9 @@ class VideoRepository(Protocol):
         """Write title, description, category, thumbnail and updated_at only."""
         ...
 
-    async def set_progress(self, video_id: int, progress: float, now: datetime) -> None: ...
+    async def set_progress(self, video_id: int, progress: float, now: datetime) -> bool:
+        """False when the video no longer exists (deleted while it was transcoded)."""
+        ...
 
     async def claim_for_processing(self, video_id: int, now: datetime, stale_before: datetime) -> Video | None:
         """Move a ``queued`` video to ``processing``; also one left ``processing`` with no progress since

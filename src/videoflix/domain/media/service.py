@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from videoflix.domain.errors import InvalidInput, NotFound
+from videoflix.domain.errors import Conflict, InvalidInput, NotFound
 from videoflix.domain.jobs import Job
 from videoflix.domain.media.model import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CategoryCount,
     MediaError,
     MediaLimits,
     ProbeResult,
@@ -20,6 +23,8 @@ from videoflix.domain.media.model import (
     TranscodeOutcome,
     TranscodeReport,
     Video,
+    VideoPage,
+    VideoQuery,
     VideoStatus,
     check_limits,
     check_rendition,
@@ -36,6 +41,8 @@ OnCreated = Callable[[MediaUnitOfWork, Video], Awaitable[None]]
 STALE_AFTER = timedelta(seconds=45)
 PROGRESS_INTERVAL = timedelta(seconds=3)
 MAX_ATTEMPTS = 5  # for errors that are not the source's fault (disk full, a crash); bad input fails at once
+MAX_SEARCH_LENGTH = 200
+MAX_PAGE = 1_000_000  # keeps the offset far from what a database integer holds
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -46,6 +53,16 @@ def safe_file_name(name: str) -> str:
     """The last path component of an uploaded file's name, printable, for display only."""
     cleaned = _CONTROL.sub("", Path(name.replace("\\", "/")).name)[:255]
     return cleaned or "upload"
+
+
+def _status(value: str | None) -> VideoStatus | None:
+    if not value:
+        return None
+    try:
+        return VideoStatus(value.strip().lower())
+    except ValueError:
+        names = ", ".join(status.value for status in VideoStatus)
+        raise InvalidInput(f"The status is one of {names}.", field="status") from None
 
 
 def transcode_timeout(duration: float | None, limit: int = MediaLimits.max_transcode_seconds) -> int:
@@ -59,6 +76,10 @@ def transcode_key(video_id: int) -> str:
     return f"transcode:{video_id}"
 
 
+class TranscodeStopped(Exception):
+    """Raised from the progress callback when the video is gone: the transcoder kills ffmpeg as it unwinds."""
+
+
 @dataclass(frozen=True)
 class VideoDraft:
     title: str
@@ -66,12 +87,20 @@ class VideoDraft:
     category: str
 
     def validated(self) -> VideoDraft:
-        title, category = self.title.strip(), self.category.strip()
-        if not title or len(title) > 200 or not category or len(category) > 100 or len(self.description) > 5000:
-            raise InvalidInput("A video needs a title (up to 200 characters) and a category (up to 100).")
-        if _CONTROL.search(title + category) or _CONTROL_MULTILINE.search(self.description):
-            raise InvalidInput("Titles, categories and descriptions cannot contain control characters.")
-        return VideoDraft(title=title, description=self.description.strip(), category=category)
+        """Trimmed; ``InvalidInput`` naming the first field at fault (forms show the message next to it)."""
+        title, category, description = self.title.strip(), self.category.strip(), self.description.strip()
+        for field, value, limit in (("title", title, 200), ("category", category, 100)):
+            if not value:
+                raise InvalidInput(f"A video needs a {field}.", field=field)
+            if len(value) > limit:
+                raise InvalidInput(f"The {field} can be at most {limit} characters long.", field=field)
+            if _CONTROL.search(value):
+                raise InvalidInput(f"The {field} cannot contain control characters.", field=field)
+        if len(description) > 5000:
+            raise InvalidInput("The description can be at most 5000 characters long.", field="description")
+        if _CONTROL_MULTILINE.search(description):
+            raise InvalidInput("The description cannot contain control characters.", field="description")
+        return VideoDraft(title=title, description=description, category=category)
 
 
 class MediaService:
@@ -186,6 +215,9 @@ class MediaService:
             staging = None  # published: nothing to clean up
             outcome = TranscodeOutcome.READY if built is not None else TranscodeOutcome.SKIPPED  # deleted meanwhile
             return TranscodeOutcome.READY
+        except TranscodeStopped:
+            log.info("video %s was deleted: its transcode stopped", video_id)
+            return TranscodeOutcome.SKIPPED
         except MediaError as error:
             outcome = TranscodeOutcome.FAILED
             await self._fail(video, error.reason)
@@ -267,8 +299,10 @@ class MediaService:
             if now - last_write >= PROGRESS_INTERVAL:
                 last_write = now
                 async with self._uow() as uow:
-                    await uow.videos.set_progress(video.id, round(min(percent, 99.0), 1), now)  # type: ignore[arg-type]
+                    exists = await uow.videos.set_progress(video.id, round(min(percent, 99.0), 1), now)  # type: ignore[arg-type]
                     await uow.commit()
+                if not exists:  # deleted meanwhile, maybe by another process: stop ffmpeg now (S23)
+                    raise TranscodeStopped
 
         renditions = await self._transcoder.build_ladder(source, probe, rungs, staging, progress)
         for rung in rungs:
@@ -403,6 +437,36 @@ class MediaService:
         async with self._uow() as uow:
             return await uow.videos.list_all()
 
+    async def search(
+        self,
+        text: str | None = None,
+        status: str | None = None,
+        category: str | None = None,
+        page: int = 1,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> VideoPage:
+        """One page of the staff's list (newest first) and how many videos match in all."""
+        query = VideoQuery(
+            text=(text or "").strip(),
+            status=_status(status),
+            category=(category or "").strip() or None,
+            page=page,
+            page_size=page_size,
+        )
+        if len(query.text) > MAX_SEARCH_LENGTH:
+            raise InvalidInput(f"Search for at most {MAX_SEARCH_LENGTH} characters.", field="q")
+        if not 1 <= page <= MAX_PAGE:
+            raise InvalidInput(f"The page is a number from 1 to {MAX_PAGE}.", field="page")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"The page size is a number from 1 to {MAX_PAGE_SIZE}.", field="page_size")
+        async with self._uow() as uow:
+            return await uow.videos.search(query)
+
+    async def categories(self) -> list[CategoryCount]:
+        """Every category that has videos, by name, with how many."""
+        async with self._uow() as uow:
+            return await uow.videos.categories()
+
     async def update(
         self,
         video_id: int,
@@ -459,6 +523,28 @@ class MediaService:
                     self._store.delete_thumbnail(new_thumbnail)
                 raise
         return video, old_thumbnail
+
+    async def thumbnail_from_frame(self, video_id: int, seconds: float) -> Video:
+        """Make the frame at ``seconds`` the poster; later transcodes keep it, like an uploaded one. The frame is
+        taken before the transaction opens, as ``update`` converts images: ffmpeg must not hold the write lock."""
+        video = await self.get(video_id)
+        duration = video.duration or 0.0
+        if not (math.isfinite(seconds) and 0 <= seconds <= duration):
+            raise InvalidInput(f"Pick a time from 0 to {duration:.1f} seconds.", field="seconds")
+        source = self._store.source(video_id)
+        if source is None:
+            raise Conflict("The video's source file is missing, so no frame can be taken from it.")
+        with self._store.incoming(".jpg") as frame:
+            try:
+                probe = await self._transcoder.probe(source)
+                await self._transcoder.thumbnail(source, probe, frame, at=seconds)
+            except MediaError as error:
+                raise InvalidInput(f"No frame could be taken there: {error.reason}", field="seconds") from error
+            video, old_thumbnail = await self._save_metadata(video_id, None, None, None, frame)
+        self._catalog_changed()
+        if old_thumbnail:
+            self._store.delete_thumbnail(old_thumbnail)
+        return video
 
     async def delete(self, video_id: int) -> None:
         """Remove the video, stop its transcode if one is running (S23), and remove its files."""

@@ -1,4 +1,5 @@
-"""Staff-only video management: upload, status and progress, metadata, delete, transcode again."""
+"""Staff-only video management: upload, list and search, status and progress, metadata, thumbnails, delete,
+transcode again."""
 
 from __future__ import annotations
 
@@ -7,16 +8,24 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.datastructures import ResponseHeader
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from videoflix.domain.errors import InvalidInput
-from videoflix.domain.media.model import Video
+from videoflix.domain.media.model import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Video
 from videoflix.domain.media.service import MediaService, VideoDraft
 from videoflix.entrypoints.http.access import staff
 from videoflix.entrypoints.http.bodies import accepts
 from videoflix.entrypoints.http.dependencies import MediaStorePort
-from videoflix.entrypoints.http.openapi import VIEWER, VIEWER_WRITE, MultipartUploadOperation, errors
+from videoflix.entrypoints.http.openapi import (
+    VIEWER,
+    VIEWER_WRITE,
+    MultipartUploadOperation,
+    ThumbnailUploadOperation,
+    errors,
+)
 from videoflix.entrypoints.http.uploads import MULTIPART, receive_multipart
 from videoflix.settings import Settings
 
@@ -46,9 +55,19 @@ class AdminVideoOut(msgspec.Struct):
 
 
 class VideoPatch(msgspec.Struct, forbid_unknown_fields=True):
-    title: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    description: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
-    category: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    # The lengths are the domain's rules (VideoDraft), checked there so that a refusal names its field.
+    title: Annotated[str, msgspec.Meta(description="Up to 200 characters, not empty.")] | None = None
+    description: Annotated[str, msgspec.Meta(description="Up to 5000 characters.")] | None = None
+    category: Annotated[str, msgspec.Meta(description="Up to 100 characters, not empty.")] | None = None
+
+
+class FrameRequest(msgspec.Struct, forbid_unknown_fields=True):
+    seconds: Annotated[float, msgspec.Meta(description="Where in the video, in seconds from its start.")]
+
+
+class CategoryOut(msgspec.Struct):
+    name: str
+    videos: int
 
 
 class Deleted(msgspec.Struct):
@@ -76,6 +95,8 @@ def video_out(base: str, video: Video) -> AdminVideoOut:
 
 
 NO_VIDEO = "No such video."
+TOTAL_HEADER = "X-Total-Count"
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # a poster; deploy/nginx/videoflix.conf lets a little more through
 
 
 class AdminVideoController(Controller):
@@ -123,9 +144,35 @@ class AdminVideoController(Controller):
             )
         return video_out(public_base, video)
 
-    @get("/", summary="Every video with its processing status", security=VIEWER, responses=errors(401, 403))
-    async def list_all(self, media: MediaService, public_base: str) -> list[AdminVideoOut]:
-        return [video_out(public_base, v) for v in await media.list_all()]
+    @get(
+        "/",
+        summary="Videos of any status, newest first, a page at a time; search and filter",
+        security=VIEWER,
+        responses=errors(400, 401, 403),
+        response_headers=[
+            ResponseHeader(
+                name=TOTAL_HEADER,
+                description="How many videos match the query on all pages.",
+                documentation_only=True,
+            )
+        ],
+    )
+    async def list_all(
+        self,
+        media: MediaService,
+        public_base: str,
+        q: Annotated[str | None, Parameter(description="Only titles that contain this (case-insensitive).")] = None,
+        status: Annotated[
+            str | None, Parameter(description="Only this status: queued, processing, ready or failed.")
+        ] = None,
+        category: Annotated[str | None, Parameter(description="Only this category (case-insensitive).")] = None,
+        page: Annotated[int, Parameter(description="From 1.")] = 1,
+        page_size: Annotated[
+            int, Parameter(description=f"From 1 to {MAX_PAGE_SIZE}; {DEFAULT_PAGE_SIZE} by default.")
+        ] = DEFAULT_PAGE_SIZE,
+    ) -> Response[list[AdminVideoOut]]:
+        found = await media.search(q, status, category, page, page_size)
+        return Response([video_out(public_base, v) for v in found.videos], headers={TOTAL_HEADER: str(found.total)})
 
     @get(
         "/{video_id:int}",
@@ -145,6 +192,42 @@ class AdminVideoController(Controller):
     async def update(self, video_id: int, data: VideoPatch, media: MediaService, public_base: str) -> AdminVideoOut:
         video = await media.update(video_id, title=data.title, description=data.description, category=data.category)
         return video_out(public_base, video)
+
+    @put(
+        "/{video_id:int}/thumbnail",
+        request_max_body_size=None,  # streamed to disk, limited while it streams (MAX_IMAGE_BYTES)
+        summary="Replace the thumbnail with an uploaded image (multipart: thumbnail)",
+        security=VIEWER_WRITE,
+        operation_class=ThumbnailUploadOperation,
+        responses=errors(400, 401, 403, 413, e404=NO_VIDEO),
+    )
+    async def replace_thumbnail(
+        self,
+        video_id: int,
+        request: Request[Any, Any, Any],
+        media: MediaService,
+        store: MediaStorePort,
+        public_base: str,
+    ) -> AdminVideoOut:
+        with ExitStack() as incoming:
+            form = await receive_multipart(request, lambda: incoming.enter_context(store.incoming()), MAX_IMAGE_BYTES)
+            image = form.files.get("thumbnail")
+            if image is None or image.size == 0:
+                raise InvalidInput("Attach the image as the form field 'thumbnail'.", field="thumbnail")
+            video = await media.update(video_id, thumbnail=image.path)
+        return video_out(public_base, video)
+
+    @post(
+        "/{video_id:int}/thumbnail/frame",
+        status_code=HTTP_200_OK,
+        summary="Replace the thumbnail with the frame at a given time of the video",
+        security=VIEWER_WRITE,
+        responses=errors(400, 401, 403, 413, e404=NO_VIDEO, e409="The video's source file is missing."),
+    )
+    async def thumbnail_from_frame(
+        self, video_id: int, data: FrameRequest, media: MediaService, public_base: str
+    ) -> AdminVideoOut:
+        return video_out(public_base, await media.thumbnail_from_frame(video_id, data.seconds))
 
     @delete(
         "/{video_id:int}",
@@ -166,3 +249,20 @@ class AdminVideoController(Controller):
     )
     async def transcode(self, video_id: int, media: MediaService, public_base: str) -> AdminVideoOut:
         return video_out(public_base, await media.request_transcode(video_id))
+
+
+class AdminCategoryController(Controller):
+    """The categories in use, for the Studio's filter and its category suggestions."""
+
+    path = "/api/admin/categories"
+    tags = ["admin"]
+    guards = [staff]
+
+    @get(
+        "/",
+        summary="Every category that has videos, by name, with how many",
+        security=VIEWER,
+        responses=errors(401, 403),
+    )
+    async def list_categories(self, media: MediaService) -> list[CategoryOut]:
+        return [CategoryOut(c.name, c.videos) for c in await media.categories()]

@@ -14,7 +14,7 @@ from litestar.middleware import DefineMiddleware
 
 from videoflix.bootstrap import Container, bootstrap, request_metrics
 from videoflix.entrypoints.http.accounts import AccountController
-from videoflix.entrypoints.http.admin import AdminVideoController
+from videoflix.entrypoints.http.admin import AdminCategoryController, AdminVideoController
 from videoflix.entrypoints.http.admin_users import AdminUserController
 from videoflix.entrypoints.http.bodies import ApiRequest
 from videoflix.entrypoints.http.clientip import ClientAddress
@@ -31,6 +31,7 @@ from videoflix.entrypoints.http.operations import AdminOperationsController
 from videoflix.entrypoints.http.proxies import TrustedProxies
 from videoflix.entrypoints.http.ratelimits import RateLimits
 from videoflix.entrypoints.http.requestlog import RequestLogMiddleware
+from videoflix.entrypoints.http.studio_files import studio_handlers
 from videoflix.entrypoints.http.tus import TusUploadController
 from videoflix.entrypoints.http.tus_protocol import REQUEST_HEADERS, RESPONSE_HEADERS, TusHeaders
 from videoflix.entrypoints.http.videos import (
@@ -120,11 +121,13 @@ def create_app(
             AdminVideoController,
             AdminUserController,
             AdminOperationsController,
+            AdminCategoryController,
             TusUploadController,
             thumbnail,
             *HEALTH_HANDLERS,
             *DOCS_HANDLERS,
             *([metrics] if settings.metrics_enabled else []),
+            *studio_handlers(),
             *frontend_handlers(settings),
         ],
         dependencies={**DEPENDENCIES, "rate_limits": Provide(rate_limits, sync_to_thread=False)},
@@ -133,9 +136,9 @@ def create_app(
         cors_config=CORSConfig(
             allow_origins=settings.cors_allowed_origins,
             allow_credentials=True,
-            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["content-type", "x-csrftoken", *REQUEST_HEADERS],  # tus: a browser client elsewhere
-            expose_headers=["x-request-id", *RESPONSE_HEADERS],
+            expose_headers=["x-request-id", "x-total-count", *RESPONSE_HEADERS],
             max_age=600,
         ),
         middleware=[DefineMiddleware(CSRFMiddleware, trusted_origins=settings.csrf_trusted_origins)],

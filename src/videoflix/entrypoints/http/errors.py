@@ -60,9 +60,11 @@ def request_id_of(request: AnyRequest) -> str | None:
 
 
 def error_response(
-    request: AnyRequest, status: int, detail: str, headers: dict[str, str] | None = None
+    request: AnyRequest, status: int, detail: str, headers: dict[str, str] | None = None, field: str | None = None
 ) -> Response[Any]:
     body: dict[str, str] = {"detail": detail}
+    if field:
+        body["field"] = field  # the input at fault, so a form shows the message next to it
     request_id = request_id_of(request)
     if request_id:
         body["request_id"] = request_id
@@ -91,7 +93,7 @@ async def send_error(
 
 def domain_error_handler(request: AnyRequest, error: DomainError) -> Response[Any]:
     status = next((code for kind, code in DOMAIN_STATUS.items() if isinstance(error, kind)), HTTP_400_BAD_REQUEST)
-    return error_response(request, status, error.message)
+    return error_response(request, status, error.message, field=getattr(error, "field", None))
 
 
 def http_error_handler(request: AnyRequest, error: HTTPException) -> Response[Any]:

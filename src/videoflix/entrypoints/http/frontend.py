@@ -2,7 +2,8 @@
 
 Frontend and API then share one origin (``http://host:8000/`` and ``http://host:8000/api/``): no CORS, and the
 ``SameSite=Lax`` cookies flow whatever name the browser used for the host. The API and the media keep their paths:
-``/api/...`` and ``/media/...`` are never looked up in the frontend folder, whatever it contains.
+``/api/...``, ``/media/...`` and the Studio's ``/studio/...`` are never looked up in the frontend folder, whatever
+it contains.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from litestar.status_codes import HTTP_404_NOT_FOUND
 from videoflix.entrypoints.http.errors import STATUS_MESSAGES, error_response
 from videoflix.settings import Settings
 
-RESERVED_PREFIXES = ("/api", "/media")
+RESERVED_PREFIXES = ("/api", "/media", "/studio")
 
 
 def _generic_not_found(request: Request[Any, Any, Any], _: NotFoundException) -> Response[Any]:

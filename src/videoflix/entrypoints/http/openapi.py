@@ -18,6 +18,7 @@ from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIType,
     Operation,
+    Reference,
     RequestBody,
     Schema,
     SecurityRequirement,
@@ -59,10 +60,12 @@ This page sends the header by itself once you are logged in.
 
 
 class Error(msgspec.Struct, omit_defaults=True):
-    """Every error answer: a generic, human-readable message, and the id of the request for the logs."""
+    """Every error answer: a generic, human-readable message, and the id of the request for the logs. A 400 about
+    one input also names it in ``field`` (e.g. ``title``), so a form can show the message next to that input."""
 
     detail: str
     request_id: str | None = None
+    field: str | None = None
 
 
 ERROR_DESCRIPTIONS = {
@@ -106,31 +109,39 @@ SESSION_COOKIES = [
 LOGIN_COOKIES = [*SESSION_COOKIES, documented_cookie(CSRF_COOKIE, f"Echo it as {CSRF_HEADER}.", httponly=False)]
 
 
+def _multipart_body(description: str, text: list[str], files: list[str], required: list[str]) -> RequestBody:
+    binary = Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
+    properties: dict[str, Schema | Reference] = {name: Schema(type=OpenAPIType.STRING) for name in text}
+    properties |= {name: binary for name in files}
+    schema = Schema(type=OpenAPIType.OBJECT, required=required, properties=properties)
+    return RequestBody(
+        required=True, description=description, content={"multipart/form-data": OpenAPIMediaType(schema=schema)}
+    )
+
+
 @dataclass
 class MultipartUploadOperation(Operation):
     """The upload reads its multipart body as a stream (never in memory), so Litestar cannot see it: describe it."""
 
     def __post_init__(self) -> None:
-        text = Schema(type=OpenAPIType.STRING)
-        binary = Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
-        self.request_body = RequestBody(
-            required=True,
-            description="The video and its metadata.",
-            content={
-                "multipart/form-data": OpenAPIMediaType(
-                    schema=Schema(
-                        type=OpenAPIType.OBJECT,
-                        required=["title", "category", "file"],
-                        properties={
-                            "title": text,
-                            "description": text,
-                            "category": text,
-                            "file": binary,
-                            "thumbnail": binary,
-                        },
-                    )
-                )
-            },
+        self.request_body = _multipart_body(
+            "The video and its metadata.",
+            text=["title", "description", "category"],
+            files=["file", "thumbnail"],
+            required=["title", "category", "file"],
+        )
+
+
+@dataclass
+class ThumbnailUploadOperation(Operation):
+    """A new poster, streamed to disk like the upload: describe the multipart body Litestar cannot see."""
+
+    def __post_init__(self) -> None:
+        self.request_body = _multipart_body(
+            "The image (JPEG, PNG, WebP, ...); it is converted to a 640 px wide JPEG.",
+            text=[],
+            files=["thumbnail"],
+            required=["thumbnail"],
         )
 
 
@@ -166,7 +177,10 @@ def openapi_config(version: str, schema_router: Router) -> OpenAPIConfig:
         tags=[
             Tag(name="accounts", description="Register, activate, log in and out, refresh, reset the password."),
             Tag(name="videos", description="The catalog and HLS streaming (needs the access_token cookie)."),
-            Tag(name="admin", description="Staff only: upload, status, metadata, delete, transcode again."),
+            Tag(
+                name="admin",
+                description="Staff only: upload, list and search, status, metadata, thumbnails, delete, transcode again.",
+            ),
             Tag(name="operations", description="Health and readiness probes for orchestrators."),
         ],
     )
