@@ -196,8 +196,8 @@ async def test_a_browser_on_the_frontend_origin_may_read_the_tus_headers(client,
     ("fields", "message"),
     [
         ({**FIELDS, "title": ""}, "A video needs a title"),
-        ({"title": "No category"}, "A video needs a title"),
-        ({**FIELDS, "category": "x" * 101}, "A video needs a title"),
+        ({"title": "No category"}, "A video needs a category"),
+        ({**FIELDS, "category": "x" * 101}, "The category can be at most 100 characters long"),
     ],
 )
 async def test_bad_metadata_is_refused_at_creation_with_a_clear_message(client, container, fields, message):

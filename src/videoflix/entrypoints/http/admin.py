@@ -198,8 +198,9 @@ class AdminVideoController(Controller):
         request_max_body_size=None,  # streamed to disk, limited while it streams (MAX_IMAGE_BYTES)
         summary="Replace the thumbnail with an uploaded image (multipart: thumbnail)",
         security=VIEWER_WRITE,
+        opt=accepts(MULTIPART),
         operation_class=ThumbnailUploadOperation,
-        responses=errors(400, 401, 403, 413, e404=NO_VIDEO),
+        responses=errors(400, 401, 403, 413, 415, e404=NO_VIDEO),
     )
     async def replace_thumbnail(
         self,
