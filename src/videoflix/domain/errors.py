@@ -42,3 +42,9 @@ class Conflict(DomainError):
     """The request clashes with the current state (409)."""
 
     message = "The request conflicts with the current state."
+
+
+class Unavailable(DomainError):
+    """Something the request needs (the database) cannot be reached right now: try again soon (503)."""
+
+    message = "The service is temporarily unavailable. Please try again later."

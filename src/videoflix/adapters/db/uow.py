@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Self
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoflix.adapters.db.accounts import (
@@ -24,8 +26,16 @@ from videoflix.domain.accounts.ports import (
     UserRepository,
 )
 from videoflix.domain.catalog.ports import CatalogReader
+from videoflix.domain.errors import Unavailable
 from videoflix.domain.media.ports import UploadRepository, VideoRepository
 from videoflix.domain.operations.ports import OperationsRepository
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not be reached (rather than that a statement was wrong)."""
+    if isinstance(error, (OperationalError, InterfaceError, SqlTimeoutError, OSError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 class SqlUnitOfWork:
@@ -62,10 +72,19 @@ class SqlUnitOfWork:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        error = exc[1] if len(exc) > 1 and isinstance(exc[1], BaseException) else None
         try:
             await self.session.rollback()
-        finally:
             await self.session.close()
+        except Exception as cleanup_error:
+            if error is None:  # the connection died after the work: what the caller should hear about
+                if unreachable(cleanup_error):
+                    raise Unavailable() from cleanup_error
+                raise
+            # the work's own error says more than a failed rollback on the same dead connection
+        if error is not None and unreachable(error):
+            # Postgres restarting, a dropped connection, an exhausted pool: a 503 to retry, not an unexpected error
+            raise Unavailable() from error
 
     async def commit(self) -> None:
         await self.session.commit()

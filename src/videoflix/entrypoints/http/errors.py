@@ -17,6 +17,7 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +28,7 @@ from videoflix.domain.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    Unavailable,
 )
 
 log = logging.getLogger("videoflix.http")
@@ -51,7 +53,9 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     PermissionDenied: HTTP_403_FORBIDDEN,
     NotFound: HTTP_404_NOT_FOUND,
     Conflict: HTTP_409_CONFLICT,
+    Unavailable: HTTP_503_SERVICE_UNAVAILABLE,
 }
+RETRY_AFTER_SECONDS = 5
 
 
 def request_id_of(request: AnyRequest) -> str | None:
@@ -93,7 +97,21 @@ async def send_error(
 
 def domain_error_handler(request: AnyRequest, error: DomainError) -> Response[Any]:
     status = next((code for kind, code in DOMAIN_STATUS.items() if isinstance(error, kind)), HTTP_400_BAD_REQUEST)
+    if isinstance(error, Unavailable):
+        # One line, no traceback: while the database restarts, every request would otherwise log a page of it.
+        cause = error.__cause__
+        log.warning("%s %s: 503, %s", request.method, request.scope.get("path", ""), _short(cause))
+        return error_response(request, status, error.message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return error_response(request, status, error.message, field=getattr(error, "field", None))
+
+
+def _short(cause: BaseException | None) -> str:
+    """The kind of failure and the first line of its message, capped (it may come from a database driver)."""
+    if cause is None:
+        return "unavailable"
+    origin = getattr(cause, "orig", None) or cause
+    first_line = str(origin).strip().splitlines()[0][:200] if str(origin).strip() else ""
+    return f"{type(origin).__name__}: {first_line}" if first_line else type(origin).__name__
 
 
 def http_error_handler(request: AnyRequest, error: HTTPException) -> Response[Any]:
