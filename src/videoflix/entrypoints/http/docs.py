@@ -65,7 +65,7 @@ DOCS_PAGE = f"""<!DOCTYPE html>
       layout: "BaseLayout",
       // Unsafe requests need the csrftoken cookie's value as a header: send it, as the frontend does.
       requestInterceptor: (request) => {{
-        if (!["GET", "HEAD", "OPTIONS"].includes(request.method.toUpperCase())) {{
+        if (!["GET", "HEAD", "OPTIONS"].includes((request.method || "GET").toUpperCase())) {{
           const match = document.cookie.match(/(?:^|;\\s*){CSRF_COOKIE}=([^;]+)/);
           if (match) request.headers["{CSRF_HEADER}"] = decodeURIComponent(match[1]);
         }}
