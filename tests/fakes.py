@@ -407,6 +407,14 @@ class FakeOutbox(Outbox):
         row.status = status.value
         return True
 
+    async def supersede_failed(self, user_id: int, kind: EmailKind) -> int:
+        rows = [r for r in self._rows.values() if (r.user_id, r.kind, r.status) == (user_id, kind, "failed")]
+        if rows:
+            self._touch()
+        for row in rows:
+            row.status = EmailStatus.RETRIED.value
+        return len(rows)
+
     async def claim(self, outbox_id: int, now: datetime, lease_seconds: int) -> ClaimedEmail | None:
         row = self._rows.get(outbox_id)
         if row is None or row.status != "pending" or not row.available_at <= now:

@@ -24,8 +24,18 @@ export function onSignedOut(handler) {
   signedOut = handler;
 }
 
-async function send(method, path, { json, form } = {}) {
-  const headers = { Accept: 'application/json' };
+/** The value every unsafe request sends as X-CSRFToken (the tus uploads too). */
+export function csrfToken() {
+  return cookie('csrftoken');
+}
+
+/** The session is over: the app shows the sign-in form (as after a 401 that a refresh could not fix). */
+export function sessionEnded() {
+  signedOut();
+}
+
+async function send(method, path, { json, form, headers: extra } = {}) {
+  const headers = { Accept: 'application/json', ...extra };
   let body;
   if (json !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -90,4 +100,14 @@ export const api = {
   },
   thumbnailFromFrame: (id, seconds) =>
     request('POST', `/api/admin/videos/${id}/thumbnail/frame`, { json: { seconds } }),
+  // A resumable upload's state (tus HEAD): its Upload-Offset and Upload-Length headers.
+  uploadState: (url) => request('HEAD', new URL(url).pathname, { headers: { 'Tus-Resumable': '1.0.0' } }),
+  users: (query) => request('GET', `/api/admin/users/?${new URLSearchParams(query)}`),
+  // action: deactivate | activate | sign-out | resend-activation
+  userAction: (id, action) => request('POST', `/api/admin/users/${id}/${action}`),
+  setStaff: (id, isStaff) => request('POST', `/api/admin/users/${id}/staff`, { json: { is_staff: isStaff } }),
+  removeUser: (id) => request('DELETE', `/api/admin/users/${id}`),
+  operations: () => request('GET', '/api/admin/operations'),
+  emails: (status) => request('GET', `/api/admin/emails/?${new URLSearchParams({ status })}`),
+  retryEmail: (id) => request('POST', `/api/admin/emails/${id}/retry`),
 };

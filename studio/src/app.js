@@ -5,20 +5,33 @@ import { html } from './html.js';
 import { api, onSignedOut } from './api.js';
 import { useRoute } from './router.js';
 import { Notice } from './components/field.js';
+import { Operations } from './pages/operations.js';
 import { SignIn } from './pages/signin.js';
 import { StaffOnly } from './pages/staffonly.js';
+import { Upload } from './pages/upload.js';
+import { Users } from './pages/users.js';
 import { VideoPage } from './pages/video.js';
 import { Videos } from './pages/videos.js';
 
 const WHO = 'videoflix-studio-user'; // the signed-in email, only for display (the cookies are HttpOnly)
 
-export const NAV = [{ section: 'videos', label: 'Videos' }];
+export const NAV = [
+  { section: 'videos', label: 'Videos' },
+  { section: 'upload', label: 'Upload' },
+  { section: 'users', label: 'Users' },
+  { section: 'operations', label: 'Operations' },
+];
 
+// The Upload page is not among them: it stays mounted (hidden on other pages), so uploads go on while staff look
+// at other pages.
 const PAGES = {
   videos: ({ route, flash, setFlash }) =>
     route.id
       ? html`<${VideoPage} id=${route.id} onDeleted=${setFlash} />`
       : html`<${Videos} params=${route.params} flash=${flash} />`,
+  upload: () => null,
+  users: ({ route, who }) => html`<${Users} params=${route.params} who=${who} />`,
+  operations: () => html`<${Operations} />`,
 };
 
 export function App() {
@@ -101,6 +114,9 @@ export function App() {
         <button type="button" class="button subtle" onClick=${signOut}>Sign out</button>
       </div>
     </header>
-    <main id="main" class="content">${page({ route, flash, setFlash })}</main>
+    <main id="main" class="content">
+      ${page({ route, flash, setFlash, who })}
+      <div hidden=${current !== 'upload'}><${Upload} /></div>
+    </main>
   </div>`;
 }

@@ -34,3 +34,18 @@ export function size(bytes) {
 export function isBusy(video) {
   return video.status === 'queued' || video.status === 'processing';
 }
+
+export function speed(bytesPerSecond) {
+  return bytesPerSecond == null ? '' : `${size(bytesPerSecond)}/s`;
+}
+
+export function timeLeft(seconds) {
+  if (seconds == null || !Number.isFinite(seconds)) return '';
+  if (seconds < 60) return `about ${Math.max(1, Math.round(seconds))} s left`;
+  if (seconds < 3600) return `about ${Math.round(seconds / 60)} min left`;
+  return `about ${(seconds / 3600).toFixed(1)} h left`;
+}
+
+export function percent(part, whole) {
+  return whole ? Math.floor((100 * part) / whole) : 0;
+}

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import TEST_ORIGIN
 from tests.e2e.server import Server, Worker, create_staff, process_env
-from tests.integration.clips import ffmpeg, make_standard_clip
+from tests.integration.clips import make_large_clip, make_standard_clip
 from tests.tus_client import start_upload
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.timeout(600)]
@@ -47,16 +47,6 @@ def wait_until(
         if video["status"] in statuses or time.monotonic() > deadline:
             return video  # type: ignore[no-any-return]
         time.sleep(0.5)
-
-
-def big_clip(path: Path, megabytes: int) -> Path:
-    """A real MP4 of about ``megabytes`` MB quickly: a noisy 1 s clip at a high bitrate, looped without encoding."""
-    one = path.with_suffix(".one.mp4")
-    make_standard_clip(one, 1280, 720, 1, extra=["-vf", "noise=alls=25:allf=t", "-b:v", "60M"])
-    loops = max(1, -(-megabytes * MIB // one.stat().st_size))
-    ffmpeg("-stream_loop", str(loops - 1), "-i", str(one), "-c", "copy", "-f", "mp4", str(path))
-    one.unlink()
-    return path
 
 
 def offset_now(server: Server, cookies: dict[str, str], url: str) -> int:
@@ -108,7 +98,7 @@ def test_r8_a_server_killed_mid_patch_loses_only_unrecorded_bytes_and_the_client
     The offset a HEAD answers is what is safely stored (the part file holds exactly those bytes of the file), and
     the same tus-js-client, retrying, goes on from there and completes with an intact file."""
     env, data = embedded
-    video = big_clip(tmp_path / "big.mp4", 40)
+    video = make_large_clip(tmp_path / "big.mp4", 40)
     size, chunk = video.stat().st_size, 16 * MIB
     server = Server(env, tmp_path / "server-1.log")
     restarted: Server | None = None

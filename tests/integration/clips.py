@@ -51,6 +51,17 @@ def make_standard_clip(
     return path
 
 
+def make_large_clip(path: Path, megabytes: int) -> Path:
+    """A real MP4 of at least ``megabytes`` MiB, quickly: a noisy 1 s clip at a high bitrate, looped without encoding
+    (for uploads that take several requests)."""
+    one = path.with_suffix(".one.mp4")
+    make_standard_clip(one, 1280, 720, 1, extra=["-vf", "noise=alls=25:allf=t", "-b:v", "60M"])
+    loops = max(1, -(-megabytes * 1024 * 1024 // one.stat().st_size))
+    ffmpeg("-stream_loop", str(loops - 1), "-i", str(one), "-c", "copy", "-f", "mp4", str(path))
+    one.unlink()
+    return path
+
+
 def _standard(dest: Path) -> Path:
     return make_standard_clip(dest / "standard_720p.mp4", 1280, 720, 3)
 

@@ -597,6 +597,28 @@ async def test_the_outbox_keeps_kind_and_user_lists_and_closes_failed_emails(con
         assert await uow.outbox.get(999) is None
 
 
+async def test_a_fresh_activation_email_supersedes_only_the_users_failed_ones_of_its_kind(container: Container) -> None:
+    from videoflix.domain.accounts.model import EmailKind, EmailStatus
+
+    message = EmailMessage("a@example.com", "Confirm", "link", "<a>link</a>")
+    async with container.uow() as uow:
+        ids = [
+            await uow.outbox.add(message, NOW, kind=kind, user_id=user)
+            for kind, user in ((EmailKind.ACTIVATION, 7), (EmailKind.ACTIVATION, 7), (EmailKind.PASSWORD_RESET, 7))
+        ]
+        others = await uow.outbox.add(message, NOW, kind=EmailKind.ACTIVATION, user_id=8)
+        pending = await uow.outbox.add(message, NOW, kind=EmailKind.ACTIVATION, user_id=7)
+        for outbox_id in (*ids, others):
+            await uow.outbox.mark_failed(outbox_id, "550 no such mailbox")
+        await uow.commit()
+    async with container.uow() as uow:
+        assert await uow.outbox.supersede_failed(7, EmailKind.ACTIVATION) == 2
+        await uow.commit()
+    async with container.uow() as uow:
+        statuses = [(await uow.outbox.get(i)).status for i in (*ids, others, pending)]  # type: ignore[union-attr]
+    assert statuses == [EmailStatus.RETRIED, EmailStatus.RETRIED, EmailStatus.FAILED, EmailStatus.FAILED, "pending"]
+
+
 async def test_operations_count_by_status_and_delete_only_what_expired(container: Container) -> None:
     from videoflix.domain.accounts.model import RefreshTokenRecord
 

@@ -32,6 +32,7 @@ BODILESS = {
     "/api/admin/users/{user_id}/deactivate",
     "/api/admin/users/{user_id}/activate",
     "/api/admin/users/{user_id}/sign-out",
+    "/api/admin/users/{user_id}/resend-activation",
     "/api/admin/emails/{email_id}/retry",
 }
 

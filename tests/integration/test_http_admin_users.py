@@ -1,8 +1,10 @@
 """The staff account API (for the Studio) through the app: who may call it, search and pages, deactivate and
-activate, staff rights, sign-out and delete, and the answers for one's own account and unknown ones."""
+activate, staff rights, sign-out, a fresh activation email and delete, and the answers for one's own account and
+unknown ones."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,8 +12,8 @@ from datetime import datetime
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import API_BASE, TEST_ORIGIN
-from tests.integration.test_http_accounts import PASSWORD, login
+from tests.conftest import API_BASE, TEST_ORIGIN, outbox_files
+from tests.integration.test_http_accounts import PASSWORD, latest_link, login
 from videoflix.bootstrap import Container
 from videoflix.entrypoints.http.app import create_app
 
@@ -133,6 +135,36 @@ async def test_sign_out_counts_the_sessions_it_ended(admin: Admin, client: Async
     assert (await client.post("/api/token/refresh/", json={})).status_code == 401
 
 
+async def test_resend_activation_sends_a_fresh_link_to_an_inactive_account(
+    admin: Admin, client: AsyncTestClient
+) -> None:
+    registered = await client.post(
+        "/api/register/", json={"email": "late@example.com", "password": PASSWORD, "confirmed_password": PASSWORD}
+    )
+    target = registered.json()["user"]["id"]
+    first = await latest_link(admin.container, "activate.html")
+    sent = len(outbox_files(admin.container.settings))
+
+    response = await admin.post(f"{USERS}{target}/resend-activation")
+
+    assert response.status_code == 202, response.text
+    assert response.json()["detail"] == "An activation email with a fresh link is on its way."
+    outbox = (await admin.staff.get("/api/admin/emails/")).json()
+    assert [e["recipient"] for e in outbox if e["id"] == response.json()["email_id"]] == ["late@example.com"]
+    for _ in range(100):  # delivered by the in-process queue into the file outbox
+        if len(outbox_files(admin.container.settings)) > sent:
+            break
+        await asyncio.sleep(0.05)
+    fresh = await latest_link(admin.container, "activate.html")
+    assert fresh != first
+    assert (await client.get(f"/api/activate/{first[0]}/{first[1]}/")).status_code == 400  # the old link ended
+    assert (await client.get(f"/api/activate/{fresh[0]}/{fresh[1]}/")).status_code == 200
+
+    active = await admin.post(f"{USERS}{target}/resend-activation")
+    assert active.status_code == 409
+    assert active.json()["detail"] == "The account is active already: it needs no activation email."
+
+
 async def test_delete_removes_the_account(admin: Admin) -> None:
     target = await admin.user_id("target@example.com")
     response = await admin.staff.delete(f"{USERS}{target}", headers=admin.csrf())
@@ -162,6 +194,7 @@ async def test_staff_cannot_deactivate_delete_or_demote_themselves(
         ("POST", "/activate", None),
         ("POST", "/sign-out", None),
         ("POST", "/staff", {"is_staff": True}),
+        ("POST", "/resend-activation", None),
         ("DELETE", "", None),
     ],
 )

@@ -124,6 +124,30 @@ async def test_only_failed_emails_of_a_known_kind_are_sent_again(world: World) -
         await world.service.resend_email(failed)
 
 
+async def test_staff_resend_a_fresh_activation_link_whatever_became_of_the_last_email(world: World) -> None:
+    user_id = await registered(world)
+    links = [world.last_link()]
+    failed = await fail_last_email(world)
+
+    email_id = await world.service.resend_activation(user_id)
+
+    assert world.uow.state.outbox[email_id].kind is EmailKind.ACTIVATION
+    assert world.queue.jobs[-1][:2] == (Job.DELIVER_EMAIL, f"email:{email_id}")
+    assert world.uow.state.outbox[failed].status == "retried"  # no longer waiting for a Retry in the console
+    links.append(world.last_link())
+    await world.service.resend_activation(user_id)  # the last one still pending: a fresh link all the same
+    link = world.last_link()
+    for stale in links:
+        with pytest.raises(InvalidInput):  # earlier links end
+            await world.service.activate(stale["uid"], stale["token"])
+    await world.service.activate(link["uid"], link["token"])
+
+    with pytest.raises(Conflict, match="active already"):
+        await world.service.resend_activation(user_id)
+    with pytest.raises(NotFound):
+        await world.service.resend_activation(404)
+
+
 async def test_the_outbox_lists_newest_first_by_status(world: World) -> None:
     await registered(world, "a@example.com")
     await registered(world, "b@example.com")

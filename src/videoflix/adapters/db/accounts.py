@@ -350,6 +350,18 @@ class SqlOutbox:
         )
         return affected_rows(result) == 1
 
+    async def supersede_failed(self, user_id: int, kind: EmailKind) -> int:
+        result = await self._session.execute(
+            update(OutboxEmailModel)
+            .where(
+                OutboxEmailModel.user_id == user_id,
+                OutboxEmailModel.kind == kind.value,
+                OutboxEmailModel.status == EmailStatus.FAILED.value,
+            )
+            .values(status=EmailStatus.RETRIED.value)
+        )
+        return affected_rows(result)
+
     async def claim(self, outbox_id: int, now: datetime, lease_seconds: int) -> ClaimedEmail | None:
         result = await self._session.execute(
             update(OutboxEmailModel)

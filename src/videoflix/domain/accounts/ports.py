@@ -143,6 +143,10 @@ class Outbox(Protocol):
         """Move a failed email to ``retried`` or ``cancelled``; True only for the one caller that did."""
         ...
 
+    async def supersede_failed(self, user_id: int, kind: EmailKind) -> int:
+        """Move every failed email of ``kind`` to the user to ``retried`` (a fresh one replaced them); how many."""
+        ...
+
     async def claim(self, outbox_id: int, now: datetime, lease_seconds: int) -> ClaimedEmail | None:
         """Lease a pending email for sending; None when it is sent, failed, or leased by someone else."""
         ...

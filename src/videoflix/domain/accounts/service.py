@@ -52,6 +52,7 @@ from videoflix.domain.ports import Clock, JobQueue
 
 LOGIN_FAILED = "Please check your input and try again."
 NO_SUCH_USER = "No such user."
+ACTIVE_ALREADY = "The account is active already: it needs no activation email."
 MAX_ADDRESS_LENGTH = 320  # longer input is refused before anyone parses it
 MAX_PAGE_SIZE = 100
 
@@ -343,8 +344,27 @@ class AccountService:
         purpose = TokenPurpose(email.kind.value)
         if (purpose is TokenPurpose.ACTIVATION) == user.is_active:  # activated meanwhile, or reset for an inactive one
             return None
+        return await self._fresh_link(uow, user, purpose)
+
+    async def resend_activation(self, user_id: int) -> int:
+        """A fresh activation email for an inactive account, whatever became of the earlier ones (staff, from the
+        Studio): earlier activation links stop working, and failed activation emails of the account count as sent
+        again. The new email's outbox id. ``NotFound`` for an unknown account, ``Conflict`` for an active one."""
+        async with self._uow() as uow:
+            user = await self._locked(uow, user_id)
+            if user.is_active:
+                raise Conflict(ACTIVE_ALREADY)
+            outbox_id = await self._fresh_link(uow, user, TokenPurpose.ACTIVATION)
+            await uow.outbox.supersede_failed(user_id, EmailKind.ACTIVATION)
+            await uow.commit()
+        await self._ring_delivery(outbox_id)
+        return outbox_id
+
+    async def _fresh_link(self, uow: AccountsUnitOfWork, user: User, purpose: TokenPurpose) -> int:
+        """Queue an email with a new one-time link of ``purpose``; earlier links of that purpose end."""
+        assert user.id is not None
         token = secrets.token_urlsafe(32)
-        await uow.one_time_tokens.consume_all(user.id, purpose, self._clock.now())  # earlier links of the kind end
+        await uow.one_time_tokens.consume_all(user.id, purpose, self._clock.now())
         if purpose is TokenPurpose.ACTIVATION:
             message = self._emails.activation(user.email, self._link("activate.html", user.id, token))
         else:

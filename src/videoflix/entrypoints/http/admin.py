@@ -196,6 +196,7 @@ class AdminVideoController(Controller):
     @put(
         "/{video_id:int}/thumbnail",
         request_max_body_size=None,  # streamed to disk, limited while it streams (MAX_IMAGE_BYTES)
+        opt=accepts(MULTIPART),
         summary="Replace the thumbnail with an uploaded image (multipart: thumbnail)",
         security=VIEWER_WRITE,
         opt=accepts(MULTIPART),

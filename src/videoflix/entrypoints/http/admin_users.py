@@ -1,5 +1,6 @@
 """Staff-only account management, for the Studio: find accounts, deactivate or activate them, sign them out
-everywhere, grant or take staff rights, delete them. Ending sessions ends their access tokens too (S27)."""
+everywhere, grant or take staff rights, send a fresh activation email, delete them. Ending sessions ends their access
+tokens too (S27)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, delete, get, post
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from videoflix.domain.accounts.model import User
-from videoflix.domain.accounts.service import AccountService
+from videoflix.domain.accounts.service import ACTIVE_ALREADY, AccountService
 from videoflix.entrypoints.http.access import staff
 from videoflix.entrypoints.http.openapi import VIEWER, VIEWER_WRITE, errors
 
@@ -48,6 +49,11 @@ class SessionsEnded(msgspec.Struct):
 
 class Deleted(msgspec.Struct):
     detail: str
+
+
+class ActivationResent(msgspec.Struct):
+    detail: str
+    email_id: int  # the new email in the outbox (GET /api/admin/emails/)
 
 
 def user_out(user: User) -> AdminUserOut:
@@ -128,6 +134,17 @@ class AdminUserController(Controller):
         self, user_id: int, data: StaffChange, accounts: AccountService, staff_user: User
     ) -> AdminUserOut:
         return user_out(await accounts.set_staff(user_id, data.is_staff, actor_id=staff_user.id))
+
+    @post(
+        "/{user_id:int}/resend-activation",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Send an inactive account a fresh activation email (earlier links stop working)",
+        security=VIEWER_WRITE,
+        responses=errors(400, 401, 403, 413, e404=NO_USER, e409=ACTIVE_ALREADY),
+    )
+    async def resend_activation(self, user_id: int, accounts: AccountService) -> ActivationResent:
+        email_id = await accounts.resend_activation(user_id)
+        return ActivationResent(detail="An activation email with a fresh link is on its way.", email_id=email_id)
 
     @delete(
         "/{user_id:int}",
