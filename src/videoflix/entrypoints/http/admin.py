@@ -199,7 +199,6 @@ class AdminVideoController(Controller):
         opt=accepts(MULTIPART),
         summary="Replace the thumbnail with an uploaded image (multipart: thumbnail)",
         security=VIEWER_WRITE,
-        opt=accepts(MULTIPART),
         operation_class=ThumbnailUploadOperation,
         responses=errors(400, 401, 403, 413, 415, e404=NO_VIDEO),
     )
