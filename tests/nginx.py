@@ -8,6 +8,9 @@ current user. Then it starts ``nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'``
     with NginxProxy(app_port=8123, media_root=settings.media_root) as proxy:
         httpx.get(proxy.url + "/api/health")
 
+Several app processes behind the one upstream (a load-balanced web tier): ``NginxProxy(app_port=first,
+app_ports=[first, second], ...)`` renders one ``server`` line per port.
+
 ``NginxProxy(...).start()`` / ``.stop()`` do the same without a ``with`` block; ``.check()`` runs ``nginx -t``;
 ``.logs()`` returns the access and error logs (handy in an assertion message). The files live in a temporary folder
 removed by ``stop()``, unless ``workdir=`` names one to keep. For benchmarks: ``worker_processes="auto"`` and
@@ -26,6 +29,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -59,10 +63,13 @@ def render_server_config(
     listen_port: int,
     media_root: Path,
     access_log: bool = True,
+    app_ports: Sequence[int] | None = None,
 ) -> str:
     """``source`` (the production config) with the ``# local:`` marked values replaced for a local run
-    (``access_log=False`` turns the access log off, for benchmarks)."""
+    (``access_log=False`` turns the access log off, for benchmarks; ``app_ports`` puts several app processes in the
+    upstream, ``app_port`` alone is one)."""
     media = str(Path(media_root).resolve()).rstrip("/") + "/"
+    upstream = " ".join(f"server {app_host}:{port};" for port in (app_ports or [app_port]))
     seen: dict[str, int] = {}
     lines = []
     for line in source.splitlines():
@@ -71,7 +78,7 @@ def render_server_config(
             key = marker.group(1)
             seen[key] = seen.get(key, 0) + 1
             if key == "upstream":
-                line, count = re.subn(r"\bserver\s+\S+;", f"server {app_host}:{app_port};", line)
+                line, count = re.subn(r"\bserver\s+\S+;", lambda _: upstream, line)
             elif key == "listen":
                 line, count = re.subn(r"\blisten\s+[^;]+;", f"listen {listen_host}:{listen_port};", line)
             elif key == "media":
@@ -141,12 +148,14 @@ class NginxProxy:
         access_log: bool = True,
         nginx: str | None = None,
         source: Path = NGINX_CONF,
+        app_ports: Sequence[int] | None = None,
     ) -> None:
         binary = nginx or find_nginx()
         if binary is None:
             raise FileNotFoundError("nginx is not installed (Debian: apt-get install nginx-light)")
         self.nginx = binary
         self.app_host, self.app_port = app_host, app_port
+        self.app_ports = list(app_ports) if app_ports else [app_port]
         self.listen_host = listen_host
         self.port = listen_port or free_port(listen_host)
         self.media_root = Path(media_root)
@@ -177,6 +186,7 @@ class NginxProxy:
                 listen_port=self.port,
                 media_root=self.media_root,
                 access_log=self.access_log,
+                app_ports=self.app_ports,
             ),
             encoding="utf-8",
         )
