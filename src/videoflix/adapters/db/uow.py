@@ -30,12 +30,29 @@ from videoflix.domain.errors import Unavailable
 from videoflix.domain.media.ports import UploadRepository, VideoRepository
 from videoflix.domain.operations.ports import OperationsRepository
 
+# SQLSTATEs that say the server takes no work right now, whatever the statement: class 08 (connection exception)
+# and 57P01-57P03 (an administrator or a crash shut it down; it is starting up or shutting down). asyncpg raises
+# "57P03 cannot connect now" from connect() as it is, not wrapped by SQLAlchemy, while Postgres restarts.
+UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, raw (asyncpg's ``sqlstate``) or wrapped by SQLAlchemy (its ``orig``)."""
+    for candidate in (error, getattr(error, "orig", None)):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return None
+
 
 def unreachable(error: BaseException) -> bool:
     """Whether ``error`` says the database could not be reached (rather than that a statement was wrong)."""
     if isinstance(error, (OperationalError, InterfaceError, SqlTimeoutError, OSError)):
         return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    code = sqlstate(error)
+    return code is not None and code.startswith(UNREACHABLE_SQLSTATES)
 
 
 class SqlUnitOfWork:
