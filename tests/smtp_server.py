@@ -7,7 +7,8 @@ Usable from sync and async tests alike (the server runs its own event loop)::
         [message] = sink.wait_for(1)
 
 ``fail_next(451)`` / ``fail_next(550, n=2, stage="rcpt")`` make it refuse the next messages; ``stop()`` then
-``start()`` takes it down and brings it back on the same port ("SMTP down, then back").
+``start()`` takes it down and brings it back on the same port ("SMTP down, then back"); ``stop_failing()`` ends a
+``fail_next(451, n=huge)`` outage early.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -49,6 +50,7 @@ class Received:
     rcpt_tos: list[str]
     encrypted: bool
     login: str | None
+    at: float = field(default_factory=time.monotonic)  # when it was accepted (time.monotonic), for delays
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -127,6 +129,11 @@ class SmtpSink:
             raise ValueError("only 4xx and 5xx answers make a message fail")
         with self._cond:
             self._failures.append(_Failure(code, stage, text or _DEFAULT_TEXT[code // 100], n))
+
+    def stop_failing(self) -> None:
+        """Drop the pending ``fail_next`` refusals (an outage that ends); received messages are kept."""
+        with self._cond:
+            self._failures.clear()
 
     def clear(self) -> None:
         """Forget received messages and pending failures."""
