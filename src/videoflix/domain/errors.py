@@ -1,5 +1,7 @@
 """Errors the domain raises; the HTTP layer maps each kind to one status code and a generic JSON body."""
 
+import errno
+
 
 class DomainError(Exception):
     """Base of every error a domain service raises on purpose."""
@@ -48,3 +50,19 @@ class Unavailable(DomainError):
     """Something the request needs (the database) cannot be reached right now: try again soon (503)."""
 
     message = "The service is temporarily unavailable. Please try again later."
+
+
+# errno values that say "no room left" (a full volume, a user's disk quota), whoever wrote the bytes.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class StorageFull(Unavailable):
+    """The media storage has no room left. Nothing was wrong with the request: it can be sent again once an
+    operator made room (503 with Retry-After, like any ``Unavailable``; a resumable upload keeps what it stored)."""
+
+    message = "The media storage is full right now. Please try again later."
+
+    @staticmethod
+    def caused(error: BaseException) -> bool:
+        """Whether ``error`` is a write that found no room left."""
+        return isinstance(error, OSError) and error.errno in NO_SPACE_ERRNOS

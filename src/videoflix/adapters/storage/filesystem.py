@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from videoflix.domain.errors import StorageFull
 from videoflix.domain.media.model import TemporaryFile, TemporaryKind
 from videoflix.domain.media.ports import ServedFile, UploadPart
 from videoflix.domain.media.streaming import PLAYLIST, is_stream_file
@@ -273,8 +274,9 @@ class _PartFile:
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._descriptor, view) :]
+        with _no_space_is_storage_full():
+            while view:
+                view = view[os.write(self._descriptor, view) :]
         self._unsent += len(data)
         if self._unsent >= WRITEBACK_BYTES:
             # Have the kernel start writing these pages to the disk now rather than when it gets round to it (so
@@ -285,10 +287,23 @@ class _PartFile:
             self._unsent = 0
 
     def sync(self) -> None:
-        os.fsync(self._descriptor)
+        with _no_space_is_storage_full():  # a file system may only find out at fsync that it has no room
+            os.fsync(self._descriptor)
 
     def close(self) -> None:
         os.close(self._descriptor)
+
+
+@contextmanager
+def _no_space_is_storage_full() -> Iterator[None]:
+    """A full volume is the domain's ``StorageFull`` (a 503 to retry, the bytes already written kept), not an
+    unexpected OSError (a 500 with a traceback, as the soak test saw while the media volume was full)."""
+    try:
+        yield
+    except OSError as error:
+        if StorageFull.caused(error):
+            raise StorageFull() from error
+        raise
 
 
 def _sync_folder(folder: Path) -> None:

@@ -9,6 +9,7 @@ boundary or an epilogue after the last one is data the client sends all the same
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from videoflix.domain.errors import InvalidInput
+from videoflix.domain.errors import InvalidInput, StorageFull
 
 MULTIPART = "multipart/form-data"
 MAX_FIELD_BYTES = 64 * 1024
@@ -112,7 +113,9 @@ class _Collector:
 
     def abort(self) -> None:
         if self._file is not None:
-            self._file.close()
+            # The file is thrown away: its buffered bytes failing to flush (a full disk) must not hide the reason.
+            with contextlib.suppress(OSError):
+                self._file.close()
             self._file = None
 
 
@@ -142,6 +145,8 @@ async def receive_multipart(
         raise
     except Exception as error:  # malformed multipart: the parser's own errors, or a client that went away
         collector.abort()
+        if StorageFull.caused(error):  # the server's disk, not the client's request: a 503 to send again later
+            raise StorageFull() from error
         raise InvalidInput("The upload could not be read.") from error
     except BaseException:  # cancelled (shutdown): leave no partial file behind
         collector.abort()
