@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import logging
 import math
 import os
 import random
@@ -38,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -320,6 +320,8 @@ class Stack:
         self.close()
 
     def start(self) -> None:
+        # aiosmtpd logs a deprecation line for every message the recorder reads; the soak's output is its figures.
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
         self.media.mount()
         self.postgres.init()
         self.redis.start()
@@ -453,6 +455,7 @@ class Ledger:
     uploads: list[tuple[str, str, int, int | None]] = field(default_factory=list)  # (way, phase, status, video id)
     killed_video: int | None = None
     killed_at: float = 0.0  # monotonic time of the SIGKILL
+    worker_killed: asyncio.Event = field(default_factory=asyncio.Event)
     killed_video_ready_after: float | None = None  # seconds from the SIGKILL until that video was ready
     notes: list[str] = field(default_factory=list)
 
@@ -759,6 +762,7 @@ class Faults:
                     self.stack.workers.remove(worker)
                     self.ledger.killed_video = video_id
                     self.ledger.killed_at = time.monotonic()
+                    self.ledger.worker_killed.set()
                     return f"killed worker pid {worker.proc.pid} while ffmpeg transcoded video {video_id}"
             await asyncio.sleep(0.1)
         return "no transcode was seen running within 30 s: nothing killed"
@@ -837,8 +841,7 @@ class Faults:
 async def watch_killed_video(stack: Stack, ledger: Ledger) -> None:
     """Once a worker was killed mid-transcode: how long until its video is ready (polled every second; a database
     that is down meanwhile only delays the answer)."""
-    while ledger.killed_video is None:
-        await asyncio.sleep(0.5)
+    await ledger.worker_killed.wait()
     while True:
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             connection = await asyncpg.connect(
@@ -983,6 +986,7 @@ class Audit:
     duplicate_reset: int = 0
     stuck_uploads: int = 0
     unexpected_500: int = 0
+    unexpected_4xx: int = 0
     email_delays: dict[str, list[float]] = field(default_factory=dict)  # phase -> seconds
     recovery: dict[str, str] = field(default_factory=dict)  # fault -> what recovery took
 
@@ -1175,7 +1179,8 @@ def in_window(sample: Sample, windows: list[Window], gap: float) -> Window | Non
 
 
 def audit_requests(audit: Audit, recorder: Recorder) -> None:
-    """No 500 outside the fault windows; no transport error or 5xx at all in the baselines before and after."""
+    """No 500 outside the fault windows; no transport error or 5xx at all in the baselines before and after; no
+    4xx outside the fault windows (every request the clients send is a correct one)."""
     for sample in recorder.samples:
         if sample.phase == "setup":
             continue
@@ -1183,6 +1188,9 @@ def audit_requests(audit: Audit, recorder: Recorder) -> None:
         if sample.status == 500 and window is None:
             audit.unexpected_500 += 1
             audit.problems.append(f"500 for {sample.action} in phase '{sample.phase}', outside any fault")
+        elif 400 <= sample.status < 500 and window is None:
+            audit.unexpected_4xx += 1
+            audit.problems.append(f"{sample.status} for {sample.action} in phase '{sample.phase}', outside any fault")
         elif sample.phase in ("before", "after") and (sample.status == 0 or sample.status in SERVER_ERRORS):
             audit.problems.append(
                 f"{sample.status or 'no answer'} for {sample.action} in the '{sample.phase}' baseline"
@@ -1195,7 +1203,7 @@ def audit_recovery(audit: Audit, recorder: Recorder, rows: Rows, ledger: Ledger)
         horizon = recorder.windows[index + 1].start if index + 1 < len(recorder.windows) else math.inf
         late = [
             s.end for s in recorder.samples
-            if s.start >= window.start and s.start < horizon and s.end > window.end
+            if s.start >= window.start and window.end < s.end < horizon
             and (s.status == 0 or s.status in SERVER_ERRORS)
         ]  # fmt: skip
         seconds = max(late) - window.end if late else 0.0
@@ -1293,7 +1301,8 @@ class Report:
             "",
             f"- lost emails: {a.lost_emails}; duplicate activation emails: {a.duplicate_activation}; "
             f"duplicate reset emails: {a.duplicate_reset}",
-            f"- stuck uploads: {a.stuck_uploads}; unexpected 500s: {a.unexpected_500}",
+            f"- stuck uploads: {a.stuck_uploads}; unexpected 500s: {a.unexpected_500}; "
+            f"4xx outside the faults: {a.unexpected_4xx}",
             *[f"- {fact}" for fact in a.facts],
             *[f"- **problem**: {problem}" for problem in a.problems],
         ]
@@ -1344,8 +1353,6 @@ def main() -> int:
     parser.add_argument("--report", type=Path, help="write the run's section into this Markdown file")
     parser.add_argument("--keep-logs", type=Path, help="copy the processes' logs into this folder at the end")
     args = parser.parse_args()
-    # The SMTP recorder (aiosmtpd) warns about an attribute it still offers, once per message.
-    warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
     options = Options.long() if args.long else Options.short()
     with sigterm_as_interrupt():
         report = soak(options, args.keep_logs)
