@@ -186,7 +186,7 @@ class NginxProxy:
         for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.workdir / "temp" / folder).mkdir(parents=True, exist_ok=True)
         for name in INCLUDED:
-            shutil.copyfile(self.source.parent / name, self.workdir / name)
+            shutil.copyfile(DEPLOY_NGINX / name, self.workdir / name)
         server = self.workdir / "videoflix.conf"
         server.write_text(
             render_server_config(
