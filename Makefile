@@ -63,12 +63,13 @@ run: install studio
 test: install-dev system-packages node-deps studio
 	$(BIN)/python -m pytest -q
 
-## ffmpeg (media pipeline), nginx (production-mode tests) and chromium (the Studio's browser tests) from the system
+## ffmpeg (media pipeline), nginx and its JavaScript module (production-mode tests) and chromium (the Studio's browser tests) from the system
 ## when missing and apt-get can install them; without them the imageio-ffmpeg binary is used and the nginx and
 ## browser tests are skipped (they fail in CI instead)
 system-packages:
 	@missing=""; command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	[ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing="$$missing libnginx-mod-http-js"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \

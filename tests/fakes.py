@@ -1248,11 +1248,11 @@ class FakeMediaStore(MediaStore):
         relative = f"{resolution}/{name}" if resolution else name
         if relative not in self.published.get(video_id, {}):
             return None
-        return ServedFile(path=f"memory:{video_id}/{relative}", internal=f"videos/{video_id}/{relative}")
+        return ServedFile(path=f"memory:{video_id}/{relative}")
 
     def thumbnail_file(self, name: str) -> ServedFile | None:
         key = f"thumbnails/{name}"
-        return ServedFile(path=f"memory:{key}", internal=key) if key in self.thumbnails else None
+        return ServedFile(path=f"memory:{key}") if key in self.thumbnails else None
 
     def check_writable(self) -> str | None:
         return None

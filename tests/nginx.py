@@ -1,9 +1,11 @@
 """Run the production nginx config (``deploy/nginx/videoflix.conf``) on this machine, without Docker.
 
-The config file stays the one source of truth: this helper copies it, replaces only the three values its lines mark
-with ``# local: upstream|listen|media`` (the web service's address, nginx's listen address, the media folder), and
-wraps it in a minimal main config whose pid, logs and temp folders live in a private directory, running as the
-current user. Then it starts ``nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'`` as a child process::
+The config file stays the one source of truth: this helper copies it, replaces only the values its lines mark
+with ``# local: upstream|listen|media|js`` (the web service's address, nginx's listen address, the media folder,
+the folder of ``videoflix.js``), and wraps it in a minimal main config (like ``deploy/nginx/nginx.conf``: the njs
+module and the environment it reads) whose pid, logs and temp folders live in a private directory, running as the
+current user. ``env=`` gives nginx the variables ``videoflix.js`` reads (``SECRET_KEY``, ``EDGE_REVOCATION_FILE``,
+``CORS_ALLOWED_ORIGINS``). Then it starts ``nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'`` as a child process::
 
     with NginxProxy(app_port=8123, media_root=settings.media_root) as proxy:
         httpx.get(proxy.url + "/api/health")
@@ -34,7 +36,17 @@ from pathlib import Path
 from types import TracebackType
 
 REPO = Path(__file__).resolve().parent.parent
-NGINX_CONF = REPO / "deploy" / "nginx" / "videoflix.conf"
+DEPLOY_NGINX = REPO / "deploy" / "nginx"
+NGINX_CONF = DEPLOY_NGINX / "videoflix.conf"
+INCLUDED = ("stream-headers.conf",)  # included by videoflix.conf, relative to the main config's folder
+NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")  # Debian's libnginx-mod-http-js
+NJS_ENVIRONMENT = (
+    "SECRET_KEY",
+    "SECRET_KEY_FILE",
+    "EDGE_REVOCATION_FILE",
+    "CORS_ALLOWED_ORIGINS",
+    "CSRF_TRUSTED_ORIGINS",
+)
 PRODUCTION_MEDIA_ROOT = "/srv/videoflix/media/"
 _MARKER = re.compile(r"#\s*local:\s*(\w+)")
 MIME_TYPES = Path("/etc/nginx/mime.types")
@@ -81,6 +93,8 @@ def render_server_config(
                 line, count = re.subn(r"\bserver\s+\S+;", lambda _: upstream, line)
             elif key == "listen":
                 line, count = re.subn(r"\blisten\s+[^;]+;", f"listen {listen_host}:{listen_port};", line)
+            elif key == "js":
+                line, count = re.subn(r"\bjs_path\s+[^;]+;", f'js_path "{DEPLOY_NGINX}/";', line)
             elif key == "media":
                 count = line.count(PRODUCTION_MEDIA_ROOT)
                 line = re.sub(
@@ -95,7 +109,7 @@ def render_server_config(
         elif not access_log and re.match(r"\s*access_log\s", line):
             line = re.sub(r"access_log\s[^;]+;", "access_log off;", line)
         lines.append(line)
-    missing = {"upstream", "listen", "media"} - set(seen)
+    missing = {"upstream", "listen", "media", "js"} - set(seen)
     if missing:
         raise ValueError(f"{NGINX_CONF.name} lost its '# local:' markers: {sorted(missing)}")
     return "\n".join(lines) + "\n"
@@ -114,7 +128,9 @@ def render_main_config(workdir: Path, server_config: Path, worker_processes: int
     temp = workdir / "temp"
     mime = f"    include {MIME_TYPES};\n" if MIME_TYPES.is_file() else ""
     return (
-        _user_directive()
+        f"load_module {NJS_MODULE};\n"
+        + "".join(f"env {name};\n" for name in NJS_ENVIRONMENT)
+        + _user_directive()
         + f"worker_processes {worker_processes};\n"
         + f"pid {workdir / 'nginx.pid'};\n"
         + f"error_log {workdir / 'error.log'} notice;\n"
@@ -148,6 +164,7 @@ class NginxProxy:
         access_log: bool = True,
         nginx: str | None = None,
         source: Path = NGINX_CONF,
+        env: dict[str, str] | None = None,
         app_ports: Sequence[int] | None = None,
     ) -> None:
         binary = nginx or find_nginx()
@@ -162,6 +179,7 @@ class NginxProxy:
         self.worker_processes = worker_processes
         self.access_log = access_log
         self.source = source
+        self.env = {**os.environ, **(env or {})}
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="videoflix-nginx-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -176,6 +194,8 @@ class NginxProxy:
         self.workdir.mkdir(parents=True, exist_ok=True)
         for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.workdir / "temp" / folder).mkdir(parents=True, exist_ok=True)
+        for name in INCLUDED:
+            shutil.copyfile(DEPLOY_NGINX / name, self.workdir / name)
         server = self.workdir / "videoflix.conf"
         server.write_text(
             render_server_config(
@@ -208,7 +228,9 @@ class NginxProxy:
 
     def check(self) -> subprocess.CompletedProcess[str]:
         """``nginx -t`` on the rendered config (returncode 0 when nginx accepts it; the reason in stderr)."""
-        return subprocess.run(self._command("-t"), capture_output=True, text=True, check=False, timeout=30)
+        return subprocess.run(
+            self._command("-t"), capture_output=True, text=True, check=False, timeout=30, env=self.env
+        )
 
     def start(self, timeout: float = 10.0) -> NginxProxy:
         if self.process is not None:
@@ -216,7 +238,7 @@ class NginxProxy:
         access_log = (self.workdir / "access.log").open("ab")
         try:
             self.process = subprocess.Popen(
-                self._command("-g", "daemon off;"), stdout=access_log, stderr=subprocess.STDOUT
+                self._command("-g", "daemon off;"), stdout=access_log, stderr=subprocess.STDOUT, env=self.env
             )
         finally:
             access_log.close()

@@ -32,6 +32,7 @@ from videoflix.domain.jobs import Job
 from videoflix.domain.media.model import MediaLimits, TranscodeReport
 from videoflix.domain.media.ports import MediaStore, Transcoder
 from videoflix.domain.media.service import MediaService
+from videoflix.domain.media.streaming import StreamLinks
 from videoflix.domain.media.upload_model import UploadPolicy
 from videoflix.domain.media.uploads import UploadService
 from videoflix.domain.operations.model import HousekeepingPolicy, Overview
@@ -73,6 +74,7 @@ class Container:
     email_delivery: EmailDelivery
     media: MediaService
     catalog: CatalogService
+    stream_links: StreamLinks
     operations: OperationsService
     clock: Clock
     uploads: UploadService
@@ -262,7 +264,7 @@ async def bootstrap(
     tokens = JwtTokenCodec(
         settings.secret_key, access_ttl=access_ttl, refresh_ttl=timedelta(days=settings.refresh_token_days)
     )
-    revoked_sessions = PolledRevokedSessions(uow, clock)
+    revoked_sessions = PolledRevokedSessions(uow, clock, export_to=settings.edge_revocation_file)
     renderer = TemplateEmailRenderer(
         operator_name=settings.operator_name,
         operator_address=settings.operator_address,
@@ -327,6 +329,9 @@ async def bootstrap(
         hasher=hasher,
         tokens=tokens,
         revoked_sessions=revoked_sessions,
+        stream_links=StreamLinks(
+            settings.secret_key, settings.stream_link_lifetime_seconds, settings.stream_link_window_seconds
+        ),
         store=store,
         transcoder=transcoder,
         mailer=mailer,

@@ -14,12 +14,14 @@ import re
 import shlex
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 import httpx
+import jwt
 import pytest
 import yaml
 from litestar.routes import HTTPRoute
@@ -40,7 +42,9 @@ DOCKERIGNORE = REPO / ".dockerignore"
 IMAGE = "videoflix:local"
 MEDIA_ROOT = "/srv/videoflix/media"
 PROCESS_ONLY = {"VIDEOFLIX_ENV_FILE"}  # read from the process environment only: which .env file to read
-ACCEL_PREFIX = "/_protected_media/"
+EDGE_REVOCATION_FILE = "/srv/videoflix/edge/revoked-sessions"
+EDGE_KEY = "edge-test-key-" + "k" * 40
+ORIGIN = "http://127.0.0.1:5500"
 KEY = "Qm3v-k7X2pTz9LwA4sR8yN1cHfJ6dG0bE5uV_iO"  # random-looking: the settings refuse predictable keys
 
 needs_nginx = pytest.mark.skipif(
@@ -216,7 +220,7 @@ def test_compose_sets_only_settings_videoflix_reads(compose: dict[str, Any]) -> 
         environment = service["environment"]
         unknown = set(environment) - known
         assert not unknown, f"{name} sets variables Videoflix does not read: {sorted(unknown)}"
-        assert environment["MEDIA_ACCEL_REDIRECT_PREFIX"] == ACCEL_PREFIX
+        assert environment["EDGE_REVOCATION_FILE"] == EDGE_REVOCATION_FILE  # on the volume nginx reads
         assert environment["DB_HOST"] == "postgres"
         assert environment["REDIS_URL"] == "redis://redis:6379/0"
         assert environment["MEDIA_ROOT"] == MEDIA_ROOT
@@ -241,10 +245,27 @@ def test_media_is_one_volume_shared_by_web_worker_and_nginx(compose: dict[str, A
     assert "media" in compose["volumes"]
     for name in ("web", "worker"):
         assert f"media:{MEDIA_ROOT}" in services[name]["volumes"], name
-    nginx_volumes = services["nginx"]["volumes"]
-    assert f"media:{MEDIA_ROOT}:ro" in nginx_volumes
-    assert "./deploy/nginx/videoflix.conf:/etc/nginx/conf.d/default.conf:ro" in nginx_volumes
-    assert (REPO / "deploy" / "nginx" / "videoflix.conf").is_file()
+    nginx = services["nginx"]
+    assert f"media:{MEDIA_ROOT}:ro" in nginx["volumes"]
+    for mount in (
+        "./deploy/nginx/nginx.conf:/etc/nginx/nginx.conf:ro",
+        "./deploy/nginx/videoflix.conf:/etc/nginx/conf.d/default.conf:ro",
+        "./deploy/nginx/stream-headers.conf:/etc/nginx/stream-headers.conf:ro",
+        "./deploy/nginx/videoflix.js:/etc/nginx/njs/videoflix.js:ro",
+    ):
+        assert mount in nginx["volumes"], mount
+        assert (REPO / mount.split(":")[0]).is_file(), mount
+    # The edge checks sessions as the app does: the same key, the app's list of ended sessions, the same origins.
+    assert "secret_key" in nginx["secrets"]
+    assert nginx["environment"]["SECRET_KEY_FILE"] == "/run/secrets/secret_key"
+    assert nginx["environment"]["EDGE_REVOCATION_FILE"] == EDGE_REVOCATION_FILE
+    assert f"edge:{Path(EDGE_REVOCATION_FILE).parent}:ro" in nginx["volumes"]
+    assert f"edge:{Path(EDGE_REVOCATION_FILE).parent}" in services["web"]["volumes"]
+    assert "CORS_ALLOWED_ORIGINS" in nginx["environment"]
+    main = (REPO / "deploy/nginx/nginx.conf").read_text(encoding="utf-8")
+    assert "load_module modules/ngx_http_js_module.so;" in main
+    for name in ("SECRET_KEY", "SECRET_KEY_FILE", "EDGE_REVOCATION_FILE", "CORS_ALLOWED_ORIGINS"):
+        assert f"env {name};" in main, name
 
 
 def test_health_checks_point_at_real_endpoints(compose: dict[str, Any]) -> None:
@@ -420,7 +441,8 @@ def test_containerfile_env_is_made_of_settings() -> None:
 def _locations(conf: str) -> dict[str, str]:
     """``location`` header -> its block, for the un-nested locations of the config."""
     blocks = {}
-    for match in re.finditer(r"location\s+([^{]+?)\s*\{", conf):
+    conf = re.sub(r"(?m)^\s*#.*$", "", conf)  # comments may mention a location too
+    for match in re.finditer(r'location\s+((?:"[^"]*"|[^{"])+?)\s*\{', conf):  # a quoted regex may hold braces
         depth, start = 1, match.end()
         index = start
         while depth:
@@ -430,14 +452,22 @@ def _locations(conf: str) -> dict[str, str]:
     return blocks
 
 
-def test_nginx_config_has_the_production_locations(compose: dict[str, Any]) -> None:
+def test_nginx_config_has_the_production_locations() -> None:
     conf = NGINX_CONF.read_text(encoding="utf-8")
     locations = _locations(conf)
-    protected = locations[ACCEL_PREFIX]
-    assert re.search(r"^\s*internal;", protected, re.MULTILINE)
-    assert f"alias {MEDIA_ROOT}/;" in protected
-    assert "sendfile on;" in protected
-    assert "application/vnd.apple.mpegurl m3u8;" in protected and "video/MP2T ts;" in protected
+    streams = [
+        block for header, block in locations.items() if header.startswith(('~ "^/api/video/', '~ "^(/api/video/'))
+    ]
+    linked = [block for header, block in locations.items() if header.startswith('~ "^/media/hls/')]
+    for block in (*streams, *linked):
+        if "alias" in block:
+            assert f"alias {MEDIA_ROOT}/videos/$1/$2/$3;" in block
+            assert "include stream-headers.conf;" in block
+            assert re.search(r'if \(\$videoflix_(viewer|link) = ""\)', block)  # nothing is sent unchecked
+    assert len(streams) == 2 and len(linked) == 1
+    headers = (NGINX_CONF.parent / "stream-headers.conf").read_text(encoding="utf-8")
+    assert "sendfile on;" in headers
+    assert "application/vnd.apple.mpegurl m3u8;" in headers and "video/MP2T ts;" in headers
     for upload in (locations["~ ^/api/admin/videos/?$"], locations["^~ /api/admin/uploads"]):  # multipart, tus
         assert "proxy_request_buffering off;" in upload
         size = re.search(r"client_max_body_size (\d+)m;", upload)
@@ -446,8 +476,6 @@ def test_nginx_config_has_the_production_locations(compose: dict[str, Any]) -> N
     assert thumbnail and int(thumbnail.group(1)) * 1024**2 > MAX_IMAGE_BYTES  # the Studio's new posters
     assert f"alias {MEDIA_ROOT}/thumbnails/;" in locations["/media/thumbnails/"]
     assert "server web:8000;" in conf  # the compose service and port
-    prefix = videoflix_services(compose)["web"]["environment"]["MEDIA_ACCEL_REDIRECT_PREFIX"]
-    assert prefix == ACCEL_PREFIX
 
 
 @needs_nginx
@@ -464,7 +492,7 @@ def test_nginx_accepts_the_local_rendering(tmp_path: Path) -> None:
 
 
 class Upstream(http.server.ThreadingHTTPServer):
-    """Answers like the app: streaming URLs with an empty 200 and X-Accel-Redirect, everything else 200 JSON."""
+    """A stand-in for the app: 200 JSON naming the path, 503 for /api/ready; it records what reached it."""
 
     daemon_threads = True
 
@@ -489,27 +517,10 @@ class _UpstreamHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._record(b"")
-        match = re.fullmatch(r"/api/video/(\d+)/(\w+)/([\w.]+)/?", self.path)
         if self.path == "/api/ready":
             self._json(503, {"status": "not ready"})
             return
-        if not match:
-            self._json(200, {"path": self.path})
-            return
-        video_id, resolution, name = match.groups()
-        self.send_response(200)
-        self.send_header("X-Accel-Redirect", f"{ACCEL_PREFIX}releases/{video_id}/abc/{resolution}/{name}")
-        media_type = "video/MP2T" if name.endswith(".ts") else "application/vnd.apple.mpegurl"
-        self.send_header("Content-Type", media_type)
-        self.send_header("Cache-Control", "private, max-age=31536000, immutable")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        if self.headers.get("Origin") == "http://127.0.0.1:5500":
-            self.send_header("Access-Control-Allow-Origin", "http://127.0.0.1:5500")
-            self.send_header("Access-Control-Allow-Credentials", "true")
-            self.send_header("Vary", "Origin")
-        self.send_header("x-request-id", self.headers.get("X-Request-ID", ""))
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self._json(200, {"path": self.path})
 
     def do_POST(self) -> None:
         size = 0
@@ -539,6 +550,8 @@ def media(tmp_path: Path) -> Path:
     root = tmp_path / "media"
     rendition = root / "releases" / "7" / "abc" / "480p"
     rendition.mkdir(parents=True)
+    (root / "videos").mkdir()
+    (root / "videos" / "7").symlink_to("../releases/7/abc")  # published, as the media store does it
     (rendition / "000.ts").write_bytes(b"\x47" + bytes(range(187)) * 50)
     (rendition / "index.m3u8").write_text("#EXTM3U\n#EXT-X-TARGETDURATION:4\n" + "#EXTINF:4.0,\n000.ts\n" * 100)
     (root / "thumbnails").mkdir()
@@ -554,32 +567,44 @@ def proxied(media: Path) -> Iterator[tuple[NginxProxy, Upstream]]:
     thread = threading.Thread(target=upstream.serve_forever, daemon=True)
     thread.start()
     try:
-        with NginxProxy(app_port=upstream.port, media_root=media) as proxy:
+        revocations = media.parent / "revoked-sessions"
+        revocations.write_text("\nended-session\n")
+        env = {"SECRET_KEY": EDGE_KEY, "EDGE_REVOCATION_FILE": str(revocations), "CORS_ALLOWED_ORIGINS": ORIGIN}
+        with NginxProxy(app_port=upstream.port, media_root=media, env=env) as proxy:
             yield proxy, upstream
     finally:
         upstream.shutdown()
         upstream.server_close()
 
 
-def test_nginx_sends_segments_the_app_authorized(proxied: tuple[NginxProxy, Upstream], media: Path) -> None:
+def access_cookie(session: str = "a-session", expires_in: int = 60) -> dict[str, str]:
+    """An access cookie as the app issues it (tokens.py), signed with the key nginx was given."""
+    now = int(time.time())
+    claims = {"sub": "1", "jti": "j", "type": "access", "iat": now, "exp": now + expires_in, "iss": "videoflix"}
+    return {"access_token": jwt.encode({**claims, "fam": session}, EDGE_KEY, algorithm="HS256")}
+
+
+def test_nginx_sends_segments_to_a_valid_session(proxied: tuple[NginxProxy, Upstream], media: Path) -> None:
     proxy, upstream = proxied
-    origin = {"Origin": "http://127.0.0.1:5500"}
+    origin = {"Origin": ORIGIN}
     for path in ("/api/video/7/480p/000.ts", "/api/video/7/480p/000.ts/"):
-        response = httpx.get(proxy.url + path, headers=origin)
+        response = httpx.get(proxy.url + path, headers=origin, cookies=access_cookie())
         assert response.status_code == 200, proxy.logs()
         assert response.content == (media / "releases/7/abc/480p/000.ts").read_bytes()
         assert response.headers["content-type"] == "video/MP2T"
         assert response.headers["cache-control"] == "private, max-age=31536000, immutable"
         assert response.headers["x-content-type-options"] == "nosniff"
-        # nginx drops most upstream headers on X-Accel-Redirect; the config puts the app's CORS answer back.
-        assert response.headers["access-control-allow-origin"] == "http://127.0.0.1:5500"
+        assert response.headers["access-control-allow-origin"] == ORIGIN
         assert response.headers["access-control-allow-credentials"] == "true"
         assert "Origin" in response.headers["vary"]
-        assert "x-accel-redirect" not in response.headers
-        # nginx's request id reached the app and comes back to the client.
-        assert response.headers["x-request-id"] == upstream.seen[-1]["headers"]["X-Request-ID"]
-    ranged = httpx.get(proxy.url + "/api/video/7/480p/000.ts", headers={"Range": "bytes=0-187"})
+    assert not upstream.seen  # nginx decided alone
+    ranged = httpx.get(
+        proxy.url + "/api/video/7/480p/000.ts", headers={"Range": "bytes=0-187"}, cookies=access_cookie()
+    )
     assert ranged.status_code == 206 and len(ranged.content) == 188
+    for cookies in ({}, access_cookie("ended-session"), access_cookie(expires_in=-1)):
+        refused = httpx.get(proxy.url + "/api/video/7/480p/000.ts", headers=origin, cookies=cookies)
+        assert refused.status_code == 401 and refused.headers["content-type"] == "application/json"
 
 
 def test_nginx_sends_playlists_compressed_and_no_cors_for_strangers(proxied: tuple[NginxProxy, Upstream]) -> None:
@@ -587,6 +612,7 @@ def test_nginx_sends_playlists_compressed_and_no_cors_for_strangers(proxied: tup
     response = httpx.get(
         proxy.url + "/api/video/7/480p/index.m3u8",
         headers={"Accept-Encoding": "gzip", "Origin": "http://127.0.0.1.evil.test"},
+        cookies=access_cookie(),
     )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/vnd.apple.mpegurl"
@@ -594,16 +620,19 @@ def test_nginx_sends_playlists_compressed_and_no_cors_for_strangers(proxied: tup
     assert response.text.startswith("#EXTM3U")  # httpx decompressed it
     assert "access-control-allow-origin" not in response.headers
     assert response.headers["x-content-type-options"] == "nosniff"
-    segment = httpx.get(proxy.url + "/api/video/7/480p/000.ts", headers={"Accept-Encoding": "gzip"})
+    segment = httpx.get(
+        proxy.url + "/api/video/7/480p/000.ts", headers={"Accept-Encoding": "gzip"}, cookies=access_cookie()
+    )
     assert "content-encoding" not in segment.headers  # video is not compressed again
 
 
-def test_the_protected_files_are_not_reachable_directly(proxied: tuple[NginxProxy, Upstream]) -> None:
+def test_the_media_folder_is_not_reachable_directly(proxied: tuple[NginxProxy, Upstream]) -> None:
     proxy, _ = proxied
-    response = httpx.get(proxy.url + "/_protected_media/releases/7/abc/480p/000.ts")
-    assert response.status_code == 404
-    assert response.headers["content-type"] == "application/json"
-    assert response.json() == {"detail": "Not found."}
+    for path in ("/media/releases/7/abc/480p/000.ts", "/media/videos/7/480p/000.ts", "/_protected_media/videos/7"):
+        response = httpx.get(proxy.url + path, cookies=access_cookie())
+        assert response.json() == {"path": path}  # the app's to answer (a 404), never a file from disk
+    missing = httpx.get(proxy.url + "/api/video/8/480p/000.ts", cookies=access_cookie())
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not found."}
 
 
 def test_nginx_serves_thumbnails_from_the_media_folder(proxied: tuple[NginxProxy, Upstream], media: Path) -> None:

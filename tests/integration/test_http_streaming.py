@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -149,13 +150,13 @@ async def test_master_playlist_lists_existing_renditions_with_attributes(viewer,
         assert master.status_code == 200
         assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
         entries = re.findall(r"#EXT-X-STREAM-INF:(.*)\n(.*)", master.text)
-        assert [uri for _, uri in entries] == [f"{name}/index.m3u8" for name in expected]
+        uris = [LINK.fullmatch(uri) for _, uri in entries]
+        assert [(m.group(3), m.group(4)) for m in uris if m] == [(str(video_id), name) for name in expected]
         for attributes, uri in entries:
             assert re.search(r"BANDWIDTH=\d+", attributes)
             assert re.search(r"RESOLUTION=\d+x\d+", attributes)
             assert re.search(r'CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"', attributes)
-            resolved = await client.get(f"/api/video/{video_id}/{uri}")  # relative URIs resolve
-            assert resolved.status_code == 200
+            assert (await client.get(uri)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -236,22 +237,51 @@ async def test_cors_with_credentials_on_playlists_and_segments(viewer, library):
         assert response.headers["access-control-allow-credentials"] == "true"
 
 
-async def test_accel_redirect_mode_hands_the_file_to_nginx(library):
-    settings = make_settings(
-        Path(library.settings.data_dir),
-        MEDIA_ACCEL_REDIRECT_PREFIX="/_protected_media/",
-        SECRET_KEY=library.settings.secret_key,
-    )
-    container, client = await _client_for(settings)
-    async with client:
-        client.headers["Origin"] = TEST_ORIGIN
-        await container.accounts.create_admin("accel@example.com", PASSWORD)
-        await client.post("/api/login/", json={"email": "accel@example.com", "password": PASSWORD})
-        response = await client.get(f"/api/video/{library.hd}/720p/000.ts")
-        assert response.status_code == 200 and response.content == b""
-        target = response.headers["x-accel-redirect"]
-        assert re.fullmatch(rf"/_protected_media/releases/{library.hd}/[0-9a-f]{{32}}/720p/000\.ts", target)
-        assert response.headers["content-type"] == "video/MP2T"
-        assert (settings.media_root / target.removeprefix("/_protected_media/")).is_file()
-        assert (await client.get(f"/api/video/{library.hd}/720p/../../x")).status_code == 404
-    await container.close()
+LINK = re.compile(r"/media/hls/(\d+)/([A-Za-z0-9_-]{43})/(\d+)/(\w+)/index\.m3u8")
+
+
+async def test_the_master_playlists_signed_links_play_without_cookies(viewer, anonymous, library):
+    container, client = viewer
+    master = await client.get(f"/api/video/{library.hd}/index.m3u8")
+    links = [LINK.fullmatch(line) for line in master.text.splitlines() if not line.startswith("#")]
+    assert links and all(links), master.text
+    settings = container.settings
+    for link in links:
+        assert link is not None
+        expires = int(link.group(1))
+        assert expires % settings.stream_link_window_seconds == 0  # one link per window: a CDN caches it once
+        playlist = await anonymous.get(link.group(0))  # no cookie: the link is the authorization
+        assert playlist.status_code == 200 and playlist.text.startswith("#EXTM3U")
+        assert playlist.headers["cache-control"] == "public, max-age=10"
+        first = next(line for line in playlist.text.splitlines() if line.endswith(".ts"))
+        segment = await anonymous.get(link.group(0).rpartition("/")[0] + "/" + first)  # relative, as hls.js
+        assert segment.status_code == 200 and segment.headers["content-type"] == "video/MP2T"
+        max_age = int(segment.headers["cache-control"].removeprefix("public, max-age="))
+        assert 0 < max_age <= expires - time.time() + 1  # never cached beyond the link's end
+    again = await client.get(f"/api/video/{library.hd}/index.m3u8")
+    assert again.text == master.text  # the same links for every viewer within the window
+
+
+async def test_forged_expired_or_misdirected_links_are_refused(viewer, anonymous, library):
+    container, _ = viewer
+    links = container.stream_links
+    now = time.time()
+    valid = links.link(library.hd, "480p", now)
+    expires, signature = valid.split("/")[3:5]
+    past = int(now) - 1
+    refused = [
+        valid.replace(signature, signature[:-2] + ("AA" if not signature.endswith("AA") else "BB")),  # forged
+        valid.replace(f"/{expires}/", f"/{int(expires) + 900}/"),  # a longer life, same signature
+        links.link(library.hd, "480p", now).replace(f"/{library.hd}/", f"/{library.full_hd}/"),  # another video
+        valid.replace("/480p/", "/720p/"),  # another rendition
+        f"/media/hls/{past}/{links.signature(past, library.hd, '480p')}/{library.hd}/480p/",  # expired
+    ]
+    for link in refused:
+        response = await anonymous.get(link + "index.m3u8")
+        assert response.status_code == 403, (link, response.status_code)
+        assert response.json()["detail"] == "This stream link is not valid or has expired."
+    assert (await anonymous.get(valid + "index.m3u8")).status_code == 200
+    for name in ("..%2f..%2fsecret_key", "master.m3u8", "000.mp4", "%2e%2e"):
+        assert (await anonymous.get(valid + name)).status_code in (400, 404), name
+    assert (await anonymous.head(valid + "000.ts")).status_code == 200
+    assert (await anonymous.post(valid + "000.ts")).status_code == 405

@@ -8,6 +8,10 @@ Ids are handed out when a row is inserted, not when its transaction commits, so 
 visible after a larger one: ids skipped over are asked for again until they appear, or for ``GAP_PATIENCE`` (a
 rolled-back insert leaves a gap forever). Entries are dropped once every access token they could refuse has
 expired.
+
+With ``export_to`` the set is also written to a file (one session per line, replaced atomically whenever it
+changes): nginx reads it to refuse ended sessions at the edge, where no Python runs (docs/edge.md). Every process
+writes the same content, so several processes sharing the file agree.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import os
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from videoflix.domain.accounts.ports import UnitOfWorkFactory
 from videoflix.domain.ports import Clock
@@ -33,8 +39,11 @@ MAX_GAPS = 100  # of the ids skipped in one jump, the highest ones asked for aga
 class PolledRevokedSessions:
     """``RevokedSessions`` for one process: ``start()`` loads what is revoked and polls until ``stop()``."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, *, interval: float = POLL_SECONDS) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, *, interval: float = POLL_SECONDS, export_to: Path | None = None
+    ) -> None:
         self._uow = uow
+        self._export_to = export_to
         self._clock = clock
         self._interval = interval
         self._revoked: dict[str, datetime] = {}  # family id -> when its last access token expires
@@ -48,11 +57,19 @@ class PolledRevokedSessions:
         return family_id in self._revoked
 
     def add(self, family_ids: Collection[str], expires_at: datetime) -> None:
+        added = self._add(family_ids, expires_at)
+        if added:
+            self._export()
+
+    def _add(self, family_ids: Collection[str], expires_at: datetime) -> int:
+        added = 0
         for family in family_ids:
             current = self._revoked.get(family)
             if current is None or expires_at > current:
+                added += current is None
                 self._revoked[family] = expires_at
                 heapq.heappush(self._expiries, (expires_at, family))
+        return added
 
     def __len__(self) -> int:
         return len(self._revoked)
@@ -74,16 +91,18 @@ class PolledRevokedSessions:
                         self._gaps.setdefault(missing, now)
                     self._last_id = row.id
                 if row.expires_at > now:  # older ones refuse nothing: their access tokens have expired
-                    learned += not self.is_revoked(row.family_id)
-                    self.add([row.family_id], row.expires_at)
+                    learned += self._add([row.family_id], row.expires_at)
             if len(rows) < BATCH:
                 break
-        self._forget_expired(now)
+        if self._forget_expired(now) or learned:
+            self._export()
         return learned
 
     async def start(self) -> None:
-        """Load the revocations in force, then poll in the background."""
+        """Load the revocations in force (and write the edge's file, even empty: nginx refuses every stream while
+        it is missing), then poll in the background."""
         await self._poll_logged()
+        self._export()
         self._task = asyncio.create_task(self._run(), name="videoflix-session-revocations")
 
     async def stop(self) -> None:
@@ -111,8 +130,25 @@ class PolledRevokedSessions:
                 log.info("reading session revocations again")
             self._failing = False
 
-    def _forget_expired(self, now: datetime) -> None:
+    def _forget_expired(self, now: datetime) -> int:
+        forgotten = 0
         while self._expiries and self._expiries[0][0] <= now:
             expires_at, family = heapq.heappop(self._expiries)
             if self._revoked.get(family) == expires_at:
                 del self._revoked[family]
+                forgotten += 1
+        return forgotten
+
+    def _export(self) -> None:
+        """Replace the edge's file atomically: nginx never reads half of it. A failure is logged, not raised (the
+        edge then keeps the last file, and refuses everything if there is none)."""
+        if self._export_to is None:
+            return
+        body = "\n" + "".join(f"{family}\n" for family in sorted(self._revoked))
+        temporary = self._export_to.with_name(f".{self._export_to.name}.{os.getpid()}.tmp")
+        try:
+            self._export_to.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(body, encoding="ascii")
+            temporary.replace(self._export_to)
+        except OSError:
+            log.warning("cannot write the edge's list of ended sessions to %s", self._export_to, exc_info=True)

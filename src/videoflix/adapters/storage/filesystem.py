@@ -136,7 +136,7 @@ class FilesystemMediaStore:
                 return None
         except OSError:
             return None
-        return ServedFile(path=path, internal=f"thumbnails/{name}")
+        return ServedFile(path=path)
 
     def stream_file(self, video_id: int, resolution: str | None, name: str) -> ServedFile | None:
         """Only whitelisted names get here, so the one component that can lead elsewhere is the ``videos/<id>``
@@ -151,8 +151,8 @@ class FilesystemMediaStore:
             return None
         if not _RELEASE_LINK.fullmatch(target) or target.split("/")[2] != str(video_id):
             return None
-        internal = f"{target[3:]}/{resolution}/{name}" if resolution else f"{target[3:]}/{name}"
-        path = f"{self.root}/{internal}"
+        release = f"{self.root}/{target[3:]}"
+        path = f"{release}/{resolution}/{name}" if resolution else f"{release}/{name}"
         try:
             if resolution and not stat.S_ISDIR(os.lstat(path.rpartition("/")[0]).st_mode):
                 return None
@@ -160,7 +160,7 @@ class FilesystemMediaStore:
                 return None
         except OSError:
             return None
-        return ServedFile(path=path, internal=internal)
+        return ServedFile(path=path)
 
     # resumable uploads: one part file per upload, appended to by whoever holds the upload's lease
 

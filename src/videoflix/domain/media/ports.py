@@ -54,11 +54,9 @@ class Transcoder(Protocol):
 
 @dataclass(frozen=True)
 class ServedFile:
-    """A stream or thumbnail file ready to be sent: its local path, and its name below the media root (what an
-    ``X-Accel-Redirect`` names, so nginx sends the file itself)."""
+    """A stream or thumbnail file ready to be sent: its local path."""
 
     path: str
-    internal: str
 
 
 class MediaStore(Protocol):

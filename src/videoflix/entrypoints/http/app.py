@@ -37,6 +37,7 @@ from videoflix.entrypoints.http.tus_protocol import REQUEST_HEADERS, RESPONSE_HE
 from videoflix.entrypoints.http.videos import (
     CatalogListing,
     VideoController,
+    linked_file,
     master_playlist,
     rendition_file,
     thumbnail,
@@ -117,6 +118,7 @@ def create_app(
             AccountController,
             VideoController,
             master_playlist,
+            linked_file,
             rendition_file,
             AdminVideoController,
             AdminUserController,

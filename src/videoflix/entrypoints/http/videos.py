@@ -1,12 +1,16 @@
 """The catalog and HLS streaming: the hottest paths of the service.
 
 Streaming verifies the access JWT without touching the database and maps the URL to a file through a
-whitelist of resolutions, a strict file-name pattern and a check of the one symlink on the way (S19).
+whitelist of resolutions, a strict file-name pattern and a check of the one symlink on the way (S19). The master
+playlist names its renditions by signed, expiring links (``/media/hls/...``), served without cookies. In production
+nginx serves rendition playlists, segments and signed links itself, with the same rules (docs/edge.md); these
+handlers are the embedded default's, and the reference the nginx tests compare against.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from typing import Any, cast
 
@@ -22,12 +26,12 @@ from videoflix.bootstrap import Container
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.errors import AuthenticationFailed
 from videoflix.domain.media.ports import ServedFile
+from videoflix.domain.media.streaming import StreamLinks
 from videoflix.entrypoints.http.access import NOT_LOGGED_IN, access_claims, viewer
 from videoflix.entrypoints.http.dependencies import MediaStorePort
 from videoflix.entrypoints.http.errors import STATUS_MESSAGES, send_error
 from videoflix.entrypoints.http.files import FileSendResponse
 from videoflix.entrypoints.http.openapi import VIEWER, errors
-from videoflix.settings import Settings
 
 MEDIA_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/MP2T", ".jpg": "image/jpeg"}
 PLAYLIST_CACHE = "private, max-age=10"  # short: a regeneration swaps the ladder under the same URLs
@@ -35,10 +39,9 @@ SEGMENT_CACHE = "private, max-age=31536000, immutable"
 THUMBNAIL_CACHE = "public, max-age=31536000, immutable"
 NOT_FOUND = "Video not found."
 NOT_FOUND_OR_BAD = "A malformed path parameter (the video id is a number)."
-STREAM_DESCRIPTION = (
-    "The playlist (application/vnd.apple.mpegurl) or segment (video/MP2T); behind nginx "
-    "(MEDIA_ACCEL_REDIRECT_PREFIX) an empty answer whose X-Accel-Redirect nginx serves."
-)
+STREAM_DESCRIPTION = "The playlist (application/vnd.apple.mpegurl) or segment (video/MP2T)."
+LINK_REFUSED = "This stream link is not valid or has expired."
+LINK_PLAYLIST_MAX_AGE = 10  # seconds; segments are cached until their link expires
 
 
 class VideoOut(msgspec.Struct):
@@ -50,15 +53,22 @@ class VideoOut(msgspec.Struct):
     category: str
 
 
-def _file_response(settings: Settings, served: ServedFile, cache_control: str, is_head: bool) -> ASGIResponse:
+def _file_response(served: ServedFile, cache_control: str, is_head: bool) -> ASGIResponse:
     media_type = MEDIA_TYPES[os.path.splitext(served.path)[1]]
     headers = {"Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
-    prefix = settings.media_accel_redirect_prefix
-    if prefix:
-        # Production behind nginx: we only authorize; nginx sends the file with sendfile.
-        headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + served.internal
-        return ASGIResponse(body=b"", media_type=media_type, headers=headers)
     return FileSendResponse(served.path, os.stat(served.path).st_size, media_type, headers, is_head=is_head)
+
+
+def _master_response(container: Container, served: ServedFile, video_id: int, is_head: bool) -> ASGIResponse:
+    """The master playlist with signed links to its renditions (read per request: it is fetched once per play)."""
+    with open(served.path, encoding="utf-8") as file:
+        text = container.stream_links.master_playlist(video_id, file.read(), time.time())
+    headers = {"Cache-Control": PLAYLIST_CACHE, "X-Content-Type-Options": "nosniff"}
+    body = text.encode()
+    response = ASGIResponse(body=b"" if is_head else body, media_type=MEDIA_TYPES[".m3u8"], headers=headers)
+    if is_head:
+        response.headers["Content-Length"] = str(len(body))  # what a GET would send
+    return response
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -85,9 +95,13 @@ async def _stream(scope: HTTPScope, send: Send, resolution: str | None, name: st
     if served is None:
         await send_error(send, 404, NOT_FOUND, state.get("request_id"))
         return
+    is_head = scope["method"] == "HEAD"
     cache = SEGMENT_CACHE if name.endswith(".ts") else PLAYLIST_CACHE
     try:
-        response = _file_response(container.settings, served, cache, is_head=scope["method"] == "HEAD")
+        if resolution is None:
+            response = _master_response(container, served, video_id, is_head)
+        else:
+            response = _file_response(served, cache, is_head)
     except OSError:  # removed between the check and the stat (a video deleted this instant)
         await send_error(send, 404, NOT_FOUND, state.get("request_id"))
         return
@@ -187,13 +201,61 @@ async def rendition_file(resolution: str, name: str) -> ASGIResponse:
     response_description="The JPEG image (no login needed; cached for a year).",
     responses=errors(e400=NOT_FOUND_OR_BAD, e404="No such thumbnail."),
 )
-async def thumbnail(
-    request: Request[Any, Any, Any], name: str, store: MediaStorePort, settings: Settings
-) -> ASGIResponse:
+async def thumbnail(request: Request[Any, Any, Any], name: str, store: MediaStorePort) -> ASGIResponse:
     served = store.thumbnail_file(name)
     if served is None:
         raise NotFoundException(detail="Not found.")
     try:
-        return _file_response(settings, served, THUMBNAIL_CACHE, request.method == "HEAD")
+        return _file_response(served, THUMBNAIL_CACHE, request.method == "HEAD")
     except OSError:
         raise NotFoundException(detail="Not found.") from None
+
+
+async def _linked(scope: HTTPScope, send: Send, link: tuple[int, str, int, str], name: str) -> None:
+    """A file behind a signed stream link: no cookie, the link is the authorization (docs/edge.md)."""
+    state = scope.get("state", {})
+    if scope["method"] not in ("GET", "HEAD"):
+        await send_error(send, 405, STATUS_MESSAGES[405], state.get("request_id"), headers=[(b"allow", b"GET, HEAD")])
+        return
+    container: Container = scope["app"].state.container
+    expires, signature, video_id, resolution = link
+    now = time.time()
+    if not container.stream_links.valid(expires, signature, video_id, resolution, now):
+        await send_error(send, 403, LINK_REFUSED, state.get("request_id"))
+        return
+    served = container.store.stream_file(video_id, resolution, name)
+    if served is None:
+        await send_error(send, 404, NOT_FOUND, state.get("request_id"))
+        return
+    # Shared caches (a CDN) may keep what a link serves until the link expires, not a second longer.
+    remaining = int(expires - now)
+    max_age = remaining if name.endswith(".ts") else min(LINK_PLAYLIST_MAX_AGE, remaining)
+    try:
+        response = _file_response(served, f"public, max-age={max_age}", is_head=scope["method"] == "HEAD")
+    except OSError:
+        await send_error(send, 404, NOT_FOUND, state.get("request_id"))
+        return
+    await response(scope, None, send)  # type: ignore[arg-type]
+
+
+class _Linked(ASGIResponse):
+    """Like ``_Stream``: a raw ASGI answer on a hot path."""
+
+    def __init__(self, link: tuple[int, str, int, str], name: str) -> None:
+        self.link, self.name = link, name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _linked(cast("HTTPScope", scope), send, self.link, self.name)
+
+
+@route(
+    StreamLinks.PREFIX + "/{expires:int}/{signature:str}/{video_id:int}/{resolution:str}/{name:str}",
+    http_method=["GET", "HEAD"],
+    tags=["videos"],
+    summary="A rendition's playlist or segment behind a signed link (from the master playlist; no cookie)",
+    response_description=STREAM_DESCRIPTION,
+    responses=errors(e400=NOT_FOUND_OR_BAD, e403=LINK_REFUSED, e404="No such video, or not ready, or no such file."),
+)
+async def linked_file(expires: int, signature: str, video_id: int, resolution: str, name: str) -> ASGIResponse:
+    """What the master playlist's signed links lead to: public, cacheable until the link expires."""
+    return _Linked((expires, signature, video_id, resolution), name)
