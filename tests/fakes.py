@@ -1068,7 +1068,8 @@ class FakeTranscoder(Transcoder):
     write playlists shorter (or longer) than the probe says, ``playlist_ended`` False to leave out
     ``#EXT-X-ENDLIST``; ``during_build`` awaited inside ``build_ladder``, ``during_probe`` inside ``probe``;
     ``clock`` + ``seconds_per_step`` move a fake clock between progress steps; ``thumbnail_error``;
-    ``image_size`` / ``image_error`` for ``still_image``; ``after_progress`` awaited after each progress step.
+    ``image_size`` / ``image_error`` for ``still_image``; ``after_progress`` awaited after each progress step;
+    ``empty_segments`` writes every segment empty (an ffmpeg that exited 0 on a full volume).
     """
 
     PROGRESS_STEPS = (25.0, 50.0, 75.0, 100.0)
@@ -1079,6 +1080,7 @@ class FakeTranscoder(Transcoder):
         self.build_error: BaseException | None = None
         self.output_duration: float | None = None
         self.playlist_ended = True
+        self.empty_segments = False
         self.during_build: Callable[[], Awaitable[None]] | None = None
         self.during_probe: Callable[[], Awaitable[None]] | None = None
         self.clock: FakeClock | None = None
@@ -1139,7 +1141,7 @@ class FakeTranscoder(Transcoder):
             (folder / "index.m3u8").write_text(playlist, encoding="utf-8")
             for line in playlist.splitlines():
                 if line.endswith(".ts"):
-                    (folder / line).write_bytes(b"\x47fake transport stream")
+                    (folder / line).write_bytes(b"" if self.empty_segments else b"\x47fake transport stream")
             bandwidth = (rung.video_kbps + (AUDIO_KBPS if probe.has_audio else 0)) * 1000
             codecs = "avc1.640028,mp4a.40.2" if probe.has_audio else "avc1.640028"
             renditions.append(Rendition(rung.name, rung.width, rung.height, bandwidth, codecs))
@@ -1209,6 +1211,10 @@ class FakeMediaStore(MediaStore):
     def staged_playlist(self, staging: Path, rendition: str) -> str | None:
         playlist = staging / rendition / "index.m3u8"
         return playlist.read_text() if playlist.is_file() else None
+
+    def staged_file_size(self, staging: Path, rendition: str, name: str) -> int | None:
+        path = staging / rendition / name
+        return path.stat().st_size if "/" not in name and path.is_file() else None
 
     def discard_staging(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)

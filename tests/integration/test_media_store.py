@@ -95,3 +95,15 @@ def test_temporary_files_are_listed_with_their_latest_write_and_removed_one_by_o
     assert store.temporary_files() == []
     store.publish(4, ladder(store, 4, "published"))
     assert store.temporary_files() == [] and store.is_published(4)  # published ladders are no temporary files
+
+
+def test_staged_file_sizes_tell_a_stored_segment_from_an_empty_or_missing_one(tmp_path: Path) -> None:
+    store = FilesystemMediaStore(tmp_path / "media")
+    staging = ladder(store, 5, "bytes")
+    (staging / "480p" / "001.ts").write_bytes(b"")  # what ffmpeg left on a full volume
+    (staging / "480p" / "002.ts").symlink_to(staging / "480p" / "000.ts")
+    assert store.staged_file_size(staging, "480p", "000.ts") == len(b"bytes")
+    assert store.staged_file_size(staging, "480p", "001.ts") == 0
+    assert store.staged_file_size(staging, "480p", "003.ts") is None
+    assert store.staged_file_size(staging, "480p", "002.ts") is None  # a link is not a file the ladder wrote
+    assert store.staged_file_size(staging, "480p", "../480p/000.ts") is None

@@ -14,7 +14,7 @@ from tests.fakes import FakeClock, FakeJobQueue, FakeMediaStore, FakeTranscoder,
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.errors import InvalidInput, NotFound
 from videoflix.domain.jobs import Job
-from videoflix.domain.media.model import MediaError, MediaLimits, ProbeResult, Video, VideoStatus
+from videoflix.domain.media.model import MediaError, MediaLimits, OutputNotStored, ProbeResult, Video, VideoStatus
 from videoflix.domain.media.service import (
     STALE_AFTER,
     MediaService,
@@ -245,6 +245,23 @@ async def test_an_unfinished_playlist_ends_failed(media: Media) -> None:
     assert await media.service.transcode(video_id) == "failed"
     assert "incomplete" in (media.video(video_id).failure_reason or "")
     assert media.published_files(video_id) is None and media.staging_leftovers() == []
+
+
+async def test_a_ladder_whose_segments_were_not_stored_is_never_published_and_is_retried(media: Media) -> None:
+    """The soak test filled the media volume during a transcode: ffmpeg exited 0 with empty segments and the video
+    was published `ready`, unplayable. Now the verification refuses it and the video goes back to the queue."""
+    video_id = await media.ingest()
+    media.transcoder.empty_segments = True
+
+    with pytest.raises(OutputNotStored, match=r"segment 000\.ts is empty"):
+        await media.service.transcode(video_id)
+
+    video = media.video(video_id)
+    assert video.status is VideoStatus.QUEUED and video.failure_reason is None  # a passing fault: tried again
+    assert media.published_files(video_id) is None and media.staging_leftovers() == []
+    media.transcoder.empty_segments = False  # room on the volume again
+    assert await media.service.transcode(video_id) == "ready"
+    assert all(content for content in (media.published_files(video_id) or {}).values())
 
 
 async def test_a_failing_thumbnail_ends_failed_and_publishes_nothing(media: Media) -> None:

@@ -83,6 +83,15 @@ class FilesystemMediaStore:
     def staged_playlist(self, staging: Path, rendition: str) -> str | None:
         return _read_text(staging / rendition / PLAYLIST)
 
+    def staged_file_size(self, staging: Path, rendition: str, name: str) -> int | None:
+        if "/" in name or name in ("", ".", ".."):  # a playlist names files beside it, nothing else
+            return None
+        try:
+            found = os.lstat(staging / rendition / name)
+        except OSError:
+            return None
+        return found.st_size if stat.S_ISREG(found.st_mode) else None
+
     def discard_staging(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -130,6 +131,12 @@ class MediaError(Exception):
         self.reason = reason
 
 
+class OutputNotStored(Exception):
+    """ffmpeg finished, but a file its playlists name is missing or empty: the storage did not keep the bytes (the
+    soak test saw it on a full media volume, ffmpeg still exiting 0). Not the source's fault, so not a ``MediaError``:
+    the transcode is retried like any passing fault, and nothing is published."""
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """What ffprobe found in a source. ``width``/``height`` are as displayed (rotation applied)."""
@@ -249,6 +256,20 @@ _EXTINF = re.compile(r"^#EXTINF:([0-9.]+)", re.MULTILINE)
 def playlist_duration(playlist_text: str) -> float:
     """Sum of the segment durations of a media playlist."""
     return sum(float(value) for value in _EXTINF.findall(playlist_text))
+
+
+def media_segments(playlist_text: str) -> list[str]:
+    """The URIs a media playlist names (its segments), in order."""
+    return [line.strip() for line in playlist_text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def check_segments_stored(name: str, playlist_text: str, size_of: Callable[[str], int | None]) -> None:
+    """Every segment of a rung's playlist is a non-empty file (``size_of``: its size, None when missing)."""
+    for segment in media_segments(playlist_text):
+        size = size_of(segment)
+        if not size:
+            state = "missing" if size is None else "empty"
+            raise OutputNotStored(f"rendition {name}: segment {segment} is {state} (was the media volume full?)")
 
 
 def check_rendition(name: str, playlist_text: str | None, expected_duration: float) -> None:

@@ -85,6 +85,11 @@ class MediaStore(Protocol):
         """The text of a rendition's playlist in a staging folder, or None."""
         ...
 
+    def staged_file_size(self, staging: Path, rendition: str, name: str) -> int | None:
+        """The size of a file a rendition's playlist names (a segment) in a staging folder; None when it is not a
+        regular file there."""
+        ...
+
     def discard_staging(self, staging: Path) -> None:
         """Remove a staging folder and everything in it."""
         ...

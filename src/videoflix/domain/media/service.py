@@ -8,6 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from videoflix.domain.errors import Conflict, InvalidInput, NotFound
@@ -28,6 +29,7 @@ from videoflix.domain.media.model import (
     VideoStatus,
     check_limits,
     check_rendition,
+    check_segments_stored,
     plan_ladder,
 )
 from videoflix.domain.media.ports import MediaStore, MediaUnitOfWork, MediaUnitOfWorkFactory, Transcoder
@@ -306,7 +308,10 @@ class MediaService:
 
         renditions = await self._transcoder.build_ladder(source, probe, rungs, staging, progress)
         for rung in rungs:
-            check_rendition(rung.name, self._store.staged_playlist(staging, rung.name), probe.duration)
+            text = self._store.staged_playlist(staging, rung.name)
+            check_rendition(rung.name, text, probe.duration)
+            assert text is not None  # check_rendition refuses a missing playlist
+            check_segments_stored(rung.name, text, partial(self._store.staged_file_size, staging, rung.name))
         thumbnail = video.thumbnail
         if not video.custom_thumbnail:
             with self._store.incoming(".jpg") as image:
