@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.server import VIDEOFLIX, Process, Server, Worker, create_staff, process_env  # noqa: E402
-from tests.nginx import NginxProxy, find_nginx  # noqa: E402
+from tests.nginx import NJS_MODULE, NginxProxy, find_nginx  # noqa: E402
 from tests.smtp_server import SmtpSink, free_port  # noqa: E402
 
 ORIGIN = "http://127.0.0.1:5500"  # the frontend's origin, as in the README
@@ -87,7 +87,7 @@ class Options:
     register_every: float = 1.0
     reset_every: float = 2.0
     upload_every: float = 5.0
-    media_mb: int = 160
+    media_mb: int = 512
 
     @classmethod
     def short(cls) -> Options:
@@ -95,7 +95,7 @@ class Options:
 
     @classmethod
     def long(cls) -> Options:
-        return cls("long", before=30, fault=25, gap=25, after=30, media_mb=320)
+        return cls("long", before=30, fault=25, gap=25, after=30, media_mb=1024)
 
 
 # -- the recorder: every request with its phase ---------------------------------------------------------------------
@@ -306,7 +306,7 @@ class Stack:
         self.env: dict[str, str] = {}
         self.clips: list[Path] = []
         self.long_clip = self.base / "long.mp4"
-        self.previous_secret: str | None = os.environ.get("SECRET_KEY")
+        self.edge: dict[str, str] = {}
 
     def __enter__(self) -> Stack:
         try:
@@ -326,7 +326,14 @@ class Stack:
         self.postgres.init()
         self.redis.start()
         self.smtp.start()
+        # What the app and nginx's njs checks share (docs/edge.md): the key, the ended sessions, the frontend origin.
+        self.edge = {
+            "SECRET_KEY": self.secret,
+            "EDGE_REVOCATION_FILE": str(self.base / "edge" / "revoked-sessions"),
+            "CORS_ALLOWED_ORIGINS": ORIGIN,
+        }
         self.env = process_env(
+            **self.edge,
             VIDEOFLIX_DATA_DIR=str(self.base / "data"),
             MEDIA_ROOT=str(self.media.path),
             DATABASE_URL=self.postgres.url,
@@ -334,13 +341,11 @@ class Stack:
             EMAIL_HOST="127.0.0.1",
             EMAIL_PORT=str(self.smtp.port),
             EMAIL_TIMEOUT="5",
-            SECRET_KEY=self.secret,
             DEBUG="false",
             COOKIE_SECURE="false",  # plain http on 127.0.0.1: the client must send the cookies back
             CSRF_TRUSTED_ORIGINS=ORIGIN,
             FRONTEND_URL=ORIGIN,
             TRUSTED_PROXIES="127.0.0.1",
-            MEDIA_ACCEL_REDIRECT_PREFIX="/_protected_media/",
             SWEEP_INTERVAL_SECONDS=str(SWEEP_SECONDS),
             LOGIN_RATE_LIMIT="100000",  # every client is 127.0.0.1 here: the limits are not what is tested
             EMAIL_RATE_LIMIT="100000",
@@ -355,13 +360,12 @@ class Stack:
             self.start_worker()
         for server in self.servers:
             server.wait_ready()
-        # nginx's njs check of signed stream links (being added to the config) reads SECRET_KEY from its environment.
-        os.environ["SECRET_KEY"] = self.secret
         self.nginx = NginxProxy(
             self.servers[0].port,
             self.media.path,
             app_ports=[server.port for server in self.servers],
             workdir=self.base / "nginx",
+            env=self.edge,
         ).start()
 
     def start_server(self, port: int | None = None) -> Server:
@@ -403,10 +407,6 @@ class Stack:
                 with contextlib.suppress(OSError):
                     shutil.copy(log, self.keep_logs / log.name)
         shutil.rmtree(self.base, ignore_errors=True)
-        if self.previous_secret is None:
-            os.environ.pop("SECRET_KEY", None)
-        else:
-            os.environ["SECRET_KEY"] = self.previous_secret
 
 
 def ffmpeg_clip(path: Path, size: str, seconds: int, *, audio: bool, noise: bool) -> None:
@@ -456,6 +456,7 @@ class Ledger:
     killed_video: int | None = None
     killed_at: float = 0.0  # monotonic time of the SIGKILL
     worker_killed: asyncio.Event = field(default_factory=asyncio.Event)
+    full_volume_video: int | None = None  # the video whose transcode ran while the volume filled up
     killed_video_ready_after: float | None = None  # seconds from the SIGKILL until that video was ready
     notes: list[str] = field(default_factory=list)
 
@@ -746,13 +747,30 @@ class Faults:
         ]
         return plan
 
-    async def kill_worker(self) -> str:
-        """Upload the long clip, wait for a worker's ffmpeg to run on it, SIGKILL that worker's process group."""
+    async def upload_long_clip(self, phase: str, title: str) -> int | None:
+        """Upload the long clip as staff; the video's id once accepted."""
         async with new_client(self.traffic.url) as client:
             if not await self.traffic.login(client, STAFF_EMAIL):
-                return "staff login failed: no transcode to interrupt"
-            status, video_id = await self.traffic.upload_multipart(client, self.stack.long_clip, "Soak long")
-        self.ledger.uploads.append(("multipart", "worker killed mid-transcode", status, video_id))
+                return None
+            status, video_id = await self.traffic.upload_multipart(client, self.stack.long_clip, title)
+        self.ledger.uploads.append(("multipart", phase, status, video_id))
+        return video_id
+
+    async def transcoding_worker(self, seconds: float = 30) -> Worker | None:
+        """The first worker seen running an ffmpeg transcode within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for worker in self.stack.workers:
+                if worker.proc.poll() is None and ffmpeg_in_group(worker.proc.pid):
+                    return worker
+            await asyncio.sleep(0.1)
+        return None
+
+    async def kill_worker(self) -> str:
+        """Upload the long clip, wait for a worker's ffmpeg to run on it, SIGKILL that worker's process group."""
+        video_id = await self.upload_long_clip("worker killed mid-transcode", "Soak long")
+        if video_id is None:
+            return "the long clip was not accepted: no transcode to interrupt"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             for worker in self.stack.workers:
@@ -808,8 +826,13 @@ class Faults:
     async def fill_media(self) -> str:
         if not self.stack.media.mounted:
             return "not run: the media folder could not be mounted as a tmpfs here (not root?)"
+        # A transcode in flight when the volume fills up: its ffmpeg finds no room for the ladder it writes.
+        video_id = await self.upload_long_clip("media volume full", "Soak full volume")
+        running = await self.transcoding_worker() if video_id is not None else None
         written = await asyncio.to_thread(self.stack.media.fill)
-        return f"{written // (1 << 20)} MiB of filler until ENOSPC"
+        self.ledger.full_volume_video = video_id
+        during = f", while video {video_id} was transcoded" if running is not None else ""
+        return f"{written // (1 << 20)} MiB of filler until ENOSPC{during}"
 
     async def free_media(self) -> None:
         self.stack.media.free()
@@ -1057,7 +1080,8 @@ async def database_rows(stack: Stack) -> Rows:
     )
     try:
         videos = [dict(r) for r in await connection.fetch(
-            "SELECT id, status, failure_reason, published, renditions::text AS renditions FROM videos ORDER BY id"
+            "SELECT id, status, failure_reason, published, attempts, renditions::text AS renditions "
+            "FROM videos ORDER BY id"
         )]  # fmt: skip
         families = [tuple(r) for r in await connection.fetch(
             "SELECT family_id, count(*) FROM refresh_tokens WHERE revoked_at IS NULL AND expires_at > now() "
@@ -1220,6 +1244,12 @@ def audit_recovery(audit: Audit, recorder: Recorder, rows: Rows, ledger: Ledger)
         )
         if state != "ready":
             audit.problems.append(f"the video whose worker was killed ended {state}, not ready")
+    if ledger.full_volume_video is not None and "media volume full" in audit.recovery:
+        video = next((v for v in rows.videos if v["id"] == ledger.full_volume_video), None)
+        audit.recovery["media volume full"] += (
+            f"; video {ledger.full_volume_video}, transcoded as the volume filled up, ended "
+            + (f"{video['status']} after {video['attempts']} attempt(s)" if video else "missing")
+        )
 
 
 # -- the report -----------------------------------------------------------------------------------------------------
@@ -1327,8 +1357,8 @@ def soak(options: Options, keep_logs: Path | None = None) -> Report:
     for tool in ("ffmpeg", "ffprobe"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is missing (apt-get install ffmpeg)")
-    if find_nginx() is None:
-        raise SystemExit("nginx is missing (apt-get install nginx-light)")
+    if find_nginx() is None or not NJS_MODULE.is_file():
+        raise SystemExit("nginx with njs is missing (apt-get install nginx-light libnginx-mod-http-js)")
     with Stack(options, keep_logs) as stack:
         return asyncio.run(drive(stack))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from bench.soak import Options, Report, soak
 
-from tests.nginx import find_nginx
+from tests.nginx import NJS_MODULE, find_nginx
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.soak, pytest.mark.timeout(600)]
 
@@ -23,8 +23,8 @@ pytestmark = [pytest.mark.ffmpeg, pytest.mark.soak, pytest.mark.timeout(600)]
 def require_tools() -> None:
     """The soak starts its own Postgres and Redis: their server binaries, nginx and ffmpeg must be installed."""
     missing = [tool for tool in ("ffmpeg", "ffprobe", "redis-server") if shutil.which(tool) is None]
-    if find_nginx() is None:
-        missing.append("nginx")
+    if find_nginx() is None or not NJS_MODULE.is_file():
+        missing.append("nginx with njs")
     if not list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")):
         missing.append("postgresql (initdb, pg_ctl)")
     if not missing:
