@@ -1194,10 +1194,10 @@ def audit_database(audit: Audit, rows: Rows) -> None:
         audit.problems.append(f"{rows.outbox['failed']} emails marked failed (the soak only causes passing failures)")
 
 
-def in_window(sample: Sample, windows: list[Window], gap: float) -> Window | None:
-    """The fault whose window (plus the recovery gap after it) this request overlapped, if any."""
+def in_window(sample: Sample, windows: list[Window]) -> Window | None:
+    """The fault whose window this request overlapped, if any."""
     for window in windows:
-        if sample.end >= window.start and sample.start <= window.end + gap:
+        if sample.end >= window.start and sample.start <= window.end:
             return window
     return None
 
@@ -1208,7 +1208,7 @@ def audit_requests(audit: Audit, recorder: Recorder) -> None:
     for sample in recorder.samples:
         if sample.phase == "setup":
             continue
-        window = in_window(sample, recorder.windows, 0.0)
+        window = in_window(sample, recorder.windows)
         if sample.status == 500 and window is None:
             audit.unexpected_500 += 1
             audit.problems.append(f"500 for {sample.action} in phase '{sample.phase}', outside any fault")
