@@ -1364,17 +1364,19 @@ def soak(options: Options, keep_logs: Path | None = None) -> Report:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM cleans up like Ctrl-C does (``Stack.close`` runs from the ``with`` block)."""
+def interrupts_clean_up() -> Iterator[None]:
+    """SIGTERM and SIGINT (Ctrl-C) both raise KeyboardInterrupt, so ``Stack.close`` runs from the ``with`` block.
+    SIGINT explicitly too: a shell starts background jobs with it ignored, and the stack must still go down."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def main() -> int:
@@ -1384,7 +1386,7 @@ def main() -> int:
     parser.add_argument("--keep-logs", type=Path, help="copy the processes' logs into this folder at the end")
     args = parser.parse_args()
     options = Options.long() if args.long else Options.short()
-    with sigterm_as_interrupt():
+    with interrupts_clean_up():
         report = soak(options, args.keep_logs)
     text = report.markdown()
     print(text)
