@@ -458,7 +458,7 @@ class Ledger:
     worker_killed: asyncio.Event = field(default_factory=asyncio.Event)
     full_volume_video: int | None = None  # the video whose transcode ran while the volume filled up
     killed_video_ready_after: float | None = None  # seconds from the SIGKILL until that video was ready
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what went wrong in the soak itself (each one fails the run)
 
 
 class Mailbox:
@@ -926,8 +926,10 @@ async def drive(stack: Stack) -> Report:
         await asyncio.sleep(options.after)
     finally:
         traffic.stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        ended = await asyncio.gather(*tasks, return_exceptions=True)
         await faults.unlock_tables()
+    # A client that crashed would quietly send less traffic: that is a fault of the soak, and it fails the run.
+    ledger.notes += [f"a traffic task crashed: {error!r}" for error in ended if isinstance(error, Exception)]
     traffic_end = time.monotonic()
     print(f"[{traffic_end - started:6.1f}s] traffic stopped; settling", flush=True)
     settle = await settle_down(stack, ledger, traffic)
@@ -1023,6 +1025,7 @@ async def run_audit(stack: Stack, ledger: Ledger, traffic: Traffic, recorder: Re
     audit_database(audit, rows)
     audit_requests(audit, recorder)
     audit_recovery(audit, recorder, rows, ledger)
+    audit.problems += ledger.notes
     return audit
 
 
