@@ -788,11 +788,17 @@ class Faults:
     async def restart_worker(self) -> None:
         self.stack.start_worker()
 
-    async def stop_postgres(self) -> None:
+    async def stop_postgres(self) -> str:
+        """Stop Postgres while emails are on their way: a slow SMTP server holds them at the end of DATA, so some
+        are accepted after the database went away, before their outbox row could be marked sent."""
+        self.stack.smtp.delay = 2.0
+        await asyncio.sleep(1.0)
         await asyncio.to_thread(self.stack.postgres.stop, "fast")
+        return "pg_ctl stop -m fast while SMTP answered DATA after 2 s; pg_ctl start at the end"
 
     async def start_postgres(self) -> None:
         await asyncio.to_thread(self.stack.postgres.start)
+        self.stack.smtp.delay = 0.0
 
     async def stop_redis(self) -> None:
         self.stack.redis.stop()

@@ -8,7 +8,7 @@ Usable from sync and async tests alike (the server runs its own event loop)::
 
 ``fail_next(451)`` / ``fail_next(550, n=2, stage="rcpt")`` make it refuse the next messages; ``stop()`` then
 ``start()`` takes it down and brings it back on the same port ("SMTP down, then back"); ``stop_failing()`` ends a
-``fail_next(451, n=huge)`` outage early.
+``fail_next(451, n=huge)`` outage early; ``delay = seconds`` makes it a slow server.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ class SmtpSink:
         self._cond = threading.Condition()
         self._failures: deque[_Failure] = deque()
         self.received: list[Received] = []
+        self.delay = 0.0  # seconds every message waits before its answer at the end of DATA (a slow server)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -206,6 +207,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._sink.delay:
+            await asyncio.sleep(self._sink.delay)
         refusal = self._sink._take_failure("data")
         if refusal:
             return refusal
