@@ -61,7 +61,7 @@ from videoflix.domain.accounts.ports import (
 )
 from videoflix.domain.catalog.model import CatalogEntry
 from videoflix.domain.catalog.ports import CatalogReader
-from videoflix.domain.errors import AuthenticationFailed
+from videoflix.domain.errors import AuthenticationFailed, Unavailable
 from videoflix.domain.jobs import Job
 from videoflix.domain.media.model import (
     AUDIO_KBPS,
@@ -762,6 +762,9 @@ class FakeUnitOfWork:
             self._factory.open_count -= 1
 
     async def commit(self) -> None:
+        if self._factory.unavailable_commits > 0:  # the database went away: nothing of this unit of work is kept
+            self._factory.unavailable_commits -= 1
+            raise Unavailable()
         store = self._factory.store
         if store.writer is self:
             store.writer = None
@@ -784,10 +787,12 @@ class FakeUnitOfWorkFactory:
 
     ``committed`` counts commits, ``rolled_back`` the exits that threw writes away, ``opened`` the units of work
     entered, ``open_count`` those entered and not yet left (0: no transaction is open right now).
+    ``unavailable_commits = n`` makes the next ``n`` commits raise ``Unavailable`` (the database is away).
     """
 
     def __init__(self, store: FakeStore | None = None) -> None:
         self.store = store or FakeStore()
+        self.unavailable_commits = 0
         self.committed = 0
         self.rolled_back = 0
         self.opened = 0

@@ -8,8 +8,16 @@ from datetime import timedelta
 import pytest
 
 from tests.fakes import FakeClock, FakeJobQueue, FakeMailer, FakeUnitOfWorkFactory, OutboxRow
-from videoflix.domain.accounts.delivery import LEASE_SECONDS, MAX_ATTEMPTS, MAX_BACKOFF, EmailDelivery, backoff
+from videoflix.domain.accounts.delivery import (
+    LEASE_SECONDS,
+    MAX_ATTEMPTS,
+    MAX_BACKOFF,
+    RECORD_SENT_DELAYS,
+    EmailDelivery,
+    backoff,
+)
 from videoflix.domain.accounts.model import EmailMessage
+from videoflix.domain.errors import Unavailable
 from videoflix.domain.jobs import Job
 
 MESSAGE = EmailMessage(to="jane@example.com", subject="Confirm your email", text="link", html="<p>link</p>")
@@ -196,3 +204,48 @@ async def test_a_sweep_while_the_queue_is_down_loses_nothing(setup: Setup) -> No
 
     setup.queue.available = True
     assert await setup.sweep_rings() == [outbox_id]
+
+
+class DatabaseAwayAfterSend:
+    """The database goes away while the SMTP server answers (the soak test: Postgres restarted while SMTP was
+    slow): the next ``commits`` commits fail, starting with the one that records the email as sent."""
+
+    def __init__(self, setup: Setup, commits: int) -> None:
+        self.setup, self.commits = setup, commits
+        self.slept: list[float] = []
+
+    async def __call__(self) -> None:
+        self.setup.uow.unavailable_commits = self.commits
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+async def test_a_sent_email_is_recorded_once_the_database_is_back_and_never_sent_twice(setup: Setup) -> None:
+    outbox_id = await setup.add_email()
+    away = DatabaseAwayAfterSend(setup, commits=3)
+    setup.mailer.during_send = away
+    delivery = EmailDelivery(setup.uow, setup.mailer, setup.queue, setup.clock, sleep=away.sleep)
+
+    assert await delivery.deliver(outbox_id) == "sent"
+
+    assert away.slept == list(RECORD_SENT_DELAYS[:3])  # three failed records, the fourth one kept
+    assert setup.row(outbox_id).status == "sent" and len(setup.mailer.sent) == 1
+    setup.clock.advance(seconds=LEASE_SECONDS + 1)  # the lease is long over: nothing is due, nothing goes out again
+    assert await setup.sweep_rings() == []
+
+
+async def test_a_database_away_longer_than_the_retries_fails_the_job_and_leaves_the_email_leased(
+    setup: Setup,
+) -> None:
+    outbox_id = await setup.add_email()
+    away = DatabaseAwayAfterSend(setup, commits=len(RECORD_SENT_DELAYS) + 1)
+    setup.mailer.during_send = away
+    delivery = EmailDelivery(setup.uow, setup.mailer, setup.queue, setup.clock, sleep=away.sleep)
+
+    with pytest.raises(Unavailable):
+        await delivery.deliver(outbox_id)
+
+    assert away.slept == list(RECORD_SENT_DELAYS)
+    assert setup.row(outbox_id).status == "pending"  # at least once: sent again only after the lease (120 s)
+    assert await setup.sweep_rings() == []
