@@ -25,7 +25,7 @@ from videoflix.adapters.security.revocations import PolledRevokedSessions
 from videoflix.adapters.security.tokens import JwtTokenCodec
 from videoflix.adapters.storage.filesystem import FilesystemMediaStore
 from videoflix.domain.accounts.delivery import EmailDelivery
-from videoflix.domain.accounts.ports import Mailer, RevokedSessions, TokenCodec
+from videoflix.domain.accounts.ports import EmailRenderer, Mailer, RevokedSessions, TokenCodec
 from videoflix.domain.accounts.service import AccountPolicy, AccountService
 from videoflix.domain.catalog.service import CatalogService
 from videoflix.domain.jobs import Job
@@ -215,6 +215,66 @@ def build_transcoder(settings: Settings) -> Transcoder:
     return FfmpegTranscoder(find_ffmpeg(settings.ffmpeg_binary), find_ffprobe(settings.ffprobe_binary))
 
 
+@dataclass
+class _JobBackend:
+    """Where jobs go and what rate limits are counted in: Redis when configured, else this process."""
+
+    queue: JobQueue
+    rate_limiter: RateLimiter
+    redis: Any = None
+    inprocess: InProcessJobQueue | None = None
+
+
+def _job_backend(settings: Settings, queue: JobQueue | None, closers: list[Any]) -> _JobBackend:
+    """SAQ and a shared rate limiter with ``REDIS_URL``; otherwise jobs run in this process. A ``queue`` given by
+    the caller (tests) is used as it is."""
+    if settings.redis_url:
+        from videoflix.adapters.queue.saq_queue import SaqJobQueue, create_redis, create_saq_queue
+
+        redis = create_redis(settings.redis_url)
+        if queue is None:
+            saq_queue = SaqJobQueue(create_saq_queue(redis))
+            queue = saq_queue
+            closers.append(saq_queue.close)
+        closers.append(redis.aclose)
+        return _JobBackend(queue, RedisRateLimiter(redis), redis=redis)
+    if queue is not None:
+        return _JobBackend(queue, MemoryRateLimiter())
+    inprocess = InProcessJobQueue()
+    closers.append(inprocess.close)
+    return _JobBackend(inprocess, MemoryRateLimiter(), inprocess=inprocess)
+
+
+def email_renderer(settings: Settings) -> EmailRenderer:
+    from videoflix.adapters.mail.templates import TemplateEmailRenderer
+
+    return TemplateEmailRenderer(
+        operator_name=settings.operator_name,
+        operator_address=settings.operator_address,
+        reset_hours=settings.reset_token_hours,
+        activation_hours=settings.activation_token_hours,
+    )
+
+
+def account_policy(settings: Settings) -> AccountPolicy:
+    return AccountPolicy(
+        frontend_url=settings.frontend_url,
+        activation_ttl=timedelta(hours=settings.activation_token_hours),
+        reset_ttl=timedelta(hours=settings.reset_token_hours),
+        access_ttl=timedelta(minutes=settings.access_token_minutes),
+        reset_emails_per_hour=settings.password_reset_emails_per_hour,
+    )
+
+
+def upload_policy(settings: Settings) -> UploadPolicy:
+    return UploadPolicy(
+        max_bytes=settings.max_upload_bytes,
+        expiry=timedelta(hours=settings.upload_expiry_hours),
+        max_per_user=settings.upload_max_per_user,
+        max_bytes_per_user=settings.upload_max_bytes_per_user,
+    )
+
+
 async def bootstrap(
     settings: Settings,
     *,
@@ -229,8 +289,6 @@ async def bootstrap(
 
     A process that ``serves_http`` learns the sessions other processes end by polling the database (S27), from
     now until ``close()``."""
-    from videoflix.adapters.mail.templates import TemplateEmailRenderer
-
     if not settings.secret_key:  # never sign with an empty key
         raise SettingsError("SECRET_KEY: not set; prepare_data_dir(settings) loads or generates the data folder's key")
     clock = clock or SystemClock()
@@ -241,36 +299,15 @@ async def bootstrap(
         return SqlUnitOfWork(session_factory)
 
     closers: list[Any] = []
-    redis = None
-    rate_limiter: RateLimiter = MemoryRateLimiter()
-    inprocess: InProcessJobQueue | None = None
-    if settings.redis_url:
-        from videoflix.adapters.queue.saq_queue import SaqJobQueue, create_redis, create_saq_queue
-
-        redis = create_redis(settings.redis_url)
-        rate_limiter = RedisRateLimiter(redis)
-        if queue is None:
-            saq_queue = SaqJobQueue(create_saq_queue(redis))
-            queue = saq_queue
-            closers.append(saq_queue.close)
-        closers.append(redis.aclose)
-    elif queue is None:
-        inprocess = InProcessJobQueue()
-        queue = inprocess
-        closers.append(inprocess.close)
-
+    jobs = _job_backend(settings, queue, closers)
+    queue = jobs.queue
     hasher = Argon2PasswordHasher(max_workers=settings.password_hash_workers)
-    access_ttl = timedelta(minutes=settings.access_token_minutes)
     tokens = JwtTokenCodec(
-        settings.secret_key, access_ttl=access_ttl, refresh_ttl=timedelta(days=settings.refresh_token_days)
+        settings.secret_key,
+        access_ttl=timedelta(minutes=settings.access_token_minutes),
+        refresh_ttl=timedelta(days=settings.refresh_token_days),
     )
     revoked_sessions = PolledRevokedSessions(uow, clock, export_to=settings.edge_revocation_file)
-    renderer = TemplateEmailRenderer(
-        operator_name=settings.operator_name,
-        operator_address=settings.operator_address,
-        reset_hours=settings.reset_token_hours,
-        activation_hours=settings.activation_token_hours,
-    )
     store = FilesystemMediaStore(settings.media_root)
     transcoder = transcoder or build_transcoder(settings)
     mailer = mailer or build_mailer(settings)
@@ -278,16 +315,10 @@ async def bootstrap(
         uow,
         hasher,
         tokens,
-        renderer,
+        email_renderer(settings),
         queue,
         clock,
-        AccountPolicy(
-            frontend_url=settings.frontend_url,
-            activation_ttl=timedelta(hours=settings.activation_token_hours),
-            reset_ttl=timedelta(hours=settings.reset_token_hours),
-            access_ttl=access_ttl,
-            reset_emails_per_hour=settings.password_reset_emails_per_hour,
-        ),
+        account_policy(settings),
         mailboxes=StrictMailboxValidator(),
         revoked=revoked_sessions,
     )
@@ -315,12 +346,7 @@ async def bootstrap(
         store,
         media,
         clock,
-        UploadPolicy(
-            max_bytes=settings.max_upload_bytes,
-            expiry=timedelta(hours=settings.upload_expiry_hours),
-            max_per_user=settings.upload_max_per_user,
-            max_bytes_per_user=settings.upload_max_bytes_per_user,
-        ),
+        upload_policy(settings),
     )
     container = Container(
         settings=settings,
@@ -336,7 +362,7 @@ async def bootstrap(
         transcoder=transcoder,
         mailer=mailer,
         queue=queue,
-        rate_limiter=rate_limiter,
+        rate_limiter=jobs.rate_limiter,
         accounts=accounts,
         email_delivery=delivery,
         media=media,
@@ -344,12 +370,13 @@ async def bootstrap(
         operations=operations,
         clock=clock,
         uploads=uploads,
-        redis=redis,
+        redis=jobs.redis,
         _closers=closers,
     )
     if serves_http:
         await revoked_sessions.start()
         closers.append(revoked_sessions.stop)
+    inprocess = jobs.inprocess
     if inprocess is not None:
         inprocess.register(container.job_handlers())
         if run_periodic_sweeps:

@@ -4,6 +4,7 @@ with its own container and poller. A session ended in one is refused by the othe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -246,3 +247,30 @@ async def test_s27_a_login_racing_a_deactivation_or_deletion_never_leaves_a_live
             assert isinstance(session, AuthenticationFailed), session
     finally:
         await container.close()
+
+
+async def test_the_edges_file_lists_the_ended_sessions_of_every_process(any_db_settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """nginx refuses the sessions listed in EDGE_REVOCATION_FILE; every serving process keeps it whole."""
+    edge = tmp_path / "edge" / "revoked-sessions"
+    settings = dataclasses.replace(any_db_settings, edge_revocation_file=edge)
+    first = await bootstrap(settings, run_periodic_sweeps=False, serves_http=True)
+    try:
+        assert edge.read_text() == "\n"  # written at start, even empty: nginx refuses everything while it is missing
+        ended = await logged_in(first, "first@example.com")
+        await _logout(first, ended)
+        assert f"\n{ended.family_id}\n" in edge.read_text()  # at once, by the process that ended it
+        # The CLI ends a session in a process that does not poll: it must not overwrite the file with what it knows.
+        cli = await bootstrap(settings, run_periodic_sweeps=False)
+        try:
+            other = await logged_in(cli, "second@example.com")
+            await _sign_out(cli, other)
+        finally:
+            await cli.close()
+        assert f"\n{ended.family_id}\n" in edge.read_text()
+        deadline = asyncio.get_running_loop().time() + DEADLINE
+        while f"\n{other.family_id}\n" not in edge.read_text():  # the server learns it by polling
+            assert asyncio.get_running_loop().time() < deadline, edge.read_text()
+            await asyncio.sleep(0.05)
+        assert f"\n{ended.family_id}\n" in edge.read_text()
+    finally:
+        await first.close()

@@ -10,8 +10,10 @@ rolled-back insert leaves a gap forever). Entries are dropped once every access 
 expired.
 
 With ``export_to`` the set is also written to a file (one session per line, replaced atomically whenever it
-changes): nginx reads it to refuse ended sessions at the edge, where no Python runs (docs/edge.md). Every process
-writes the same content, so several processes sharing the file agree.
+changes): nginx reads it to refuse ended sessions at the edge, where no Python runs (docs/edge.md). Only a started
+poller writes it: a process that does not poll (the CLI, the worker) knows only what it ended itself, and writing
+that would drop every other ended session from the edge. Every poller writes the same content, so several processes
+sharing the file agree within a poll.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class PolledRevokedSessions:
         self._gaps: dict[int, datetime] = {}  # id skipped over -> when it was first missed
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._complete = False  # loaded from the database: only then may the edge's file be written
 
     def is_revoked(self, family_id: str) -> bool:
         return family_id in self._revoked
@@ -102,6 +105,7 @@ class PolledRevokedSessions:
         """Load the revocations in force (and write the edge's file, even empty: nginx refuses every stream while
         it is missing), then poll in the background."""
         await self._poll_logged()
+        self._complete = True
         self._export()
         self._task = asyncio.create_task(self._run(), name="videoflix-session-revocations")
 
@@ -142,7 +146,7 @@ class PolledRevokedSessions:
     def _export(self) -> None:
         """Replace the edge's file atomically: nginx never reads half of it. A failure is logged, not raised (the
         edge then keeps the last file, and refuses everything if there is none)."""
-        if self._export_to is None:
+        if self._export_to is None or not self._complete:
             return
         body = "\n" + "".join(f"{family}\n" for family in sorted(self._revoked))
         temporary = self._export_to.with_name(f".{self._export_to.name}.{os.getpid()}.tmp")
