@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from tests.fakes import FakeClock, FakeJobQueue, FakeMediaStore, FakeTranscoder, FakeUnitOfWorkFactory
+from tests.fakes import (
+    FakeCatalogReader,
+    FakeClock,
+    FakeJobQueue,
+    FakeMediaStore,
+    FakeTranscoder,
+    FakeUnitOfWorkFactory,
+)
 from videoflix.domain.catalog.service import CACHE_TTL, CatalogService
 from videoflix.domain.media.service import MediaService, VideoDraft
 
@@ -59,11 +67,36 @@ async def test_the_cache_saves_the_query(tmp_path):
 
 async def test_the_version_changes_exactly_when_the_list_is_read_again(tmp_path):
     """The HTTP layer caches the encoded body by version: a new version whenever the entries may have changed."""
-    clock, _, catalog, media = await build(tmp_path)
+    clock, uow, catalog, media = await build(tmp_path)
     first = await catalog.list_ready()
     assert (await catalog.list_ready()).version == first.version  # the cached answer
     video_id = await publish(media, tmp_path, "news")
     published = await catalog.list_ready()
     assert published.version != first.version and [e.id for e in published.entries] == [video_id]
     clock.advance(CACHE_TTL + timedelta(milliseconds=1))
+    assert (await catalog.list_ready()).version == published.version  # read again, unchanged: nothing to re-encode
+    other_process = MediaService(uow, FakeMediaStore(tmp_path / "media"), FakeTranscoder(), FakeJobQueue(), clock)
+    await publish(other_process, tmp_path, "elsewhere")
+    clock.advance(CACHE_TTL + timedelta(milliseconds=1))
     assert (await catalog.list_ready()).version not in (first.version, published.version)
+
+
+async def test_requests_arriving_as_the_cache_expires_share_one_read(tmp_path, monkeypatch):
+    """Under load every request in flight finds the list expired at once: one reads the database, the others wait
+    for its answer (without this, a burst of identical queries and encodings every TTL: the catalog's p99)."""
+    clock, _, catalog, media = await build(tmp_path)
+    await publish(media, tmp_path, "news")
+    reads = 0
+    original = FakeCatalogReader.list_published
+
+    async def slow_read(self):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.01)  # the database takes a moment, as a real one does
+        return await original(self)
+
+    monkeypatch.setattr(FakeCatalogReader, "list_published", slow_read)
+    clock.advance(CACHE_TTL + timedelta(milliseconds=1))
+    answers = await asyncio.gather(*(catalog.list_ready() for _ in range(16)))
+    assert reads == 1
+    assert len({answer.version for answer in answers}) == 1 and [e.title for e in answers[0].entries] == ["news"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from itertools import count
 
@@ -21,17 +22,35 @@ class CatalogService:
         self._ttl = ttl
         self._versions = count(1)
         self._cached: tuple[datetime, CatalogSnapshot] | None = None
+        self._last: CatalogSnapshot | None = None
+        # One reload at a time: when the cached list expires under load, every request in flight would otherwise
+        # read the database and build the same list at once (a latency spike every TTL, measured in
+        # bench/streaming.py); the others wait for the first and take its answer.
+        self._reloading = asyncio.Lock()
 
     async def list_ready(self) -> CatalogSnapshot:
-        """The published videos; a new ``version`` each time the list is read from the database again."""
-        now = self._clock.now()
-        if self._cached is not None and now - self._cached[0] < self._ttl:
+        """The published videos; a new ``version`` whenever the list read from the database differs."""
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
+        async with self._reloading:
+            fresh = self._fresh()  # loaded by the request this one waited for
+            if fresh is not None:
+                return fresh
+            now = self._clock.now()
+            async with self._uow() as uow:
+                entries = tuple(await uow.catalog.list_published())
+            snapshot = self._last
+            if snapshot is None or snapshot.entries != entries:  # unchanged: the same version, nothing re-encoded
+                snapshot = CatalogSnapshot(version=next(self._versions), entries=entries)
+            self._cached = (now, snapshot)
+            self._last = snapshot
+            return snapshot
+
+    def _fresh(self) -> CatalogSnapshot | None:
+        if self._cached is not None and self._clock.now() - self._cached[0] < self._ttl:
             return self._cached[1]
-        async with self._uow() as uow:
-            entries = await uow.catalog.list_published()
-        snapshot = CatalogSnapshot(version=next(self._versions), entries=tuple(entries))
-        self._cached = (now, snapshot)
-        return snapshot
+        return None
 
     def invalidate(self) -> None:
         """Forget the cached list (called after a video is published, changed or deleted)."""
