@@ -100,3 +100,26 @@ async def test_requests_arriving_as_the_cache_expires_share_one_read(tmp_path, m
     answers = await asyncio.gather(*(catalog.list_ready() for _ in range(16)))
     assert reads == 1
     assert len({answer.version for answer in answers}) == 1 and [e.title for e in answers[0].entries] == ["news"]
+
+
+async def test_a_change_made_while_the_list_is_being_read_is_shown_at_once(tmp_path, monkeypatch):
+    """A reload that began before a publish in this process returns what it read, but does not keep it as fresh."""
+    _, _, catalog, media = await build(tmp_path)
+    original = FakeCatalogReader.list_published
+    read_started = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def held_read(self):  # type: ignore[no-untyped-def]
+        entries = await original(self)  # the list as it is now, before the publish below
+        read_started.set()
+        await go_on.wait()
+        return entries
+
+    monkeypatch.setattr(FakeCatalogReader, "list_published", held_read)
+    reading = asyncio.create_task(catalog.list_ready())
+    await read_started.wait()
+    monkeypatch.setattr(FakeCatalogReader, "list_published", original)
+    video_id = await publish(media, tmp_path, "fresh")  # invalidates the cache while the read is in flight
+    go_on.set()
+    assert (await reading).entries == ()
+    assert [e.id for e in (await catalog.list_ready()).entries] == [video_id]

@@ -27,6 +27,7 @@ class CatalogService:
         # read the database and build the same list at once (a latency spike every TTL, measured in
         # bench/streaming.py); the others wait for the first and take its answer.
         self._reloading = asyncio.Lock()
+        self._invalidations = 0  # a reload that began before a change in this process must not be kept as fresh
 
     async def list_ready(self) -> CatalogSnapshot:
         """The published videos; a new ``version`` whenever the list read from the database differs."""
@@ -37,13 +38,14 @@ class CatalogService:
             fresh = self._fresh()  # loaded by the request this one waited for
             if fresh is not None:
                 return fresh
-            now = self._clock.now()
+            now, invalidations = self._clock.now(), self._invalidations
             async with self._uow() as uow:
                 entries = tuple(await uow.catalog.list_published())
             snapshot = self._last
             if snapshot is None or snapshot.entries != entries:  # unchanged: the same version, nothing re-encoded
                 snapshot = CatalogSnapshot(version=next(self._versions), entries=entries)
-            self._cached = (now, snapshot)
+            if invalidations == self._invalidations:
+                self._cached = (now, snapshot)
             self._last = snapshot
             return snapshot
 
@@ -55,3 +57,4 @@ class CatalogService:
     def invalidate(self) -> None:
         """Forget the cached list (called after a video is published, changed or deleted)."""
         self._cached = None
+        self._invalidations += 1
