@@ -29,7 +29,7 @@ function setting(name, fallback) {
         return env[name];
     }
     if (env[name + '_FILE']) {  // a container secret, as the app reads it
-        return fs.readFileSync(env[name + '_FILE'], 'utf8').trim();
+        return fs.readFileSync(env[name + '_FILE'], 'utf8').replace(/[\r\n]+$/, '');  // as the app: line ends only
     }
     return fallback;
 }

@@ -217,6 +217,9 @@ def test_internal_paths_and_traversals_stay_unreachable(edge, token):
         response = edge.stream(path, token)
         assert response.status_code == 404, (path, response.status_code)
         assert b"SECRET" not in response.content.upper()
+    missing = edge.stream(f"/api/video/{hd}/720p/999.ts", token)  # nginx's own 404, readable by hls.js
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not found."}
+    assert missing.headers["access-control-allow-origin"] == TEST_ORIGIN
 
 
 def test_the_frontends_flow_through_nginx(edge):

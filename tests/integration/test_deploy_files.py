@@ -336,7 +336,13 @@ def test_containerfile_is_multi_stage_slim_and_non_root() -> None:
     for label in ("title", "description", "licenses", "version", "revision", "created"):
         assert f"org.opencontainers.image.{label}=" in labels, label
     volumes = exec_form(next(args for kind, args in instructions if kind == "VOLUME"))
-    assert set(volumes) == {"/srv/videoflix/data", MEDIA_ROOT}
+    edge_folder = str(Path(EDGE_REVOCATION_FILE).parent)
+    assert set(volumes) == {"/srv/videoflix/data", MEDIA_ROOT, edge_folder}
+    # A named volume mounted on a folder the image lacks belongs to root: the app (not root) could not write there.
+    made = next(args for args in runtime if "mkdir -p" in args)
+    for folder in volumes:
+        assert folder in made.split(), folder
+    assert "chown -R videoflix:videoflix /srv/videoflix" in made
     example = CONTAINERFILE.read_text(encoding="utf-8").split("FROM", 1)[0]
     assert f"-v videoflix-media:{MEDIA_ROOT}" in example  # the documented `docker run` keeps media on a volume
 

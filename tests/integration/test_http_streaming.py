@@ -276,6 +276,7 @@ async def test_forged_expired_or_misdirected_links_are_refused(viewer, anonymous
         valid.replace("/480p/", "/720p/"),  # another rendition
         f"/media/hls/{past}/{links.signature(past, library.hd, '480p')}/{library.hd}/480p/",  # expired
     ]
+    refused.append(f"/media/hls/{expires}/%C3%A9{signature[2:]}/{library.hd}/480p/")  # not ASCII: no 500
     for link in refused:
         response = await anonymous.get(link + "index.m3u8")
         assert response.status_code == 403, (link, response.status_code)

@@ -120,6 +120,8 @@ async def test_a_change_made_while_the_list_is_being_read_is_shown_at_once(tmp_p
     await read_started.wait()
     monkeypatch.setattr(FakeCatalogReader, "list_published", original)
     video_id = await publish(media, tmp_path, "fresh")  # invalidates the cache while the read is in flight
+    after = await catalog.list_ready()  # asked while the earlier read is still on its way
     go_on.set()
     assert (await reading).entries == ()
+    assert [e.id for e in after.entries] == [video_id]
     assert [e.id for e in (await catalog.list_ready()).entries] == [video_id]

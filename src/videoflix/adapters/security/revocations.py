@@ -23,6 +23,7 @@ import contextlib
 import heapq
 import logging
 import os
+import tempfile
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -149,10 +150,17 @@ class PolledRevokedSessions:
         if self._export_to is None or not self._complete:
             return
         body = "\n" + "".join(f"{family}\n" for family in sorted(self._revoked))
-        temporary = self._export_to.with_name(f".{self._export_to.name}.{os.getpid()}.tmp")
+        temporary = None
         try:
             self._export_to.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(body, encoding="ascii")
-            temporary.replace(self._export_to)
+            # A name no other writer uses (processes on other hosts or in other containers may share the folder).
+            descriptor, temporary = tempfile.mkstemp(prefix=f".{self._export_to.name}.", dir=self._export_to.parent)
+            with os.fdopen(descriptor, "w", encoding="ascii") as file:
+                file.write(body)
+            os.chmod(temporary, 0o644)  # nginx runs as another user
+            os.replace(temporary, self._export_to)
         except OSError:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
             log.warning("cannot write the edge's list of ended sessions to %s", self._export_to, exc_info=True)

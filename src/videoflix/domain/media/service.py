@@ -216,7 +216,7 @@ class MediaService:
             built = await self._build(video, staging, on_progress)
             staging = None  # published: nothing to clean up
             outcome = TranscodeOutcome.READY if built is not None else TranscodeOutcome.SKIPPED  # deleted meanwhile
-            return TranscodeOutcome.READY
+            return outcome
         except TranscodeStopped:
             log.info("video %s was deleted: its transcode stopped", video_id)
             return TranscodeOutcome.SKIPPED

@@ -58,7 +58,8 @@ class StreamLinks:
         """The link is ours, unaltered, for a rendition we publish, and not expired."""
         if resolution not in RESOLUTIONS or expires <= now:
             return False
-        return hmac.compare_digest(signature, self.signature(expires, video_id, resolution))
+        # As bytes: compare_digest refuses str with non-ASCII characters, and a URL may carry any.
+        return hmac.compare_digest(signature.encode(), self.signature(expires, video_id, resolution).encode())
 
     def master_playlist(self, video_id: int, text: str, now: float) -> str:
         """A master playlist whose rendition URIs (``480p/index.m3u8``) are replaced by signed links."""
