@@ -148,6 +148,9 @@ async def test_master_playlist_lists_existing_renditions_with_attributes(viewer,
     for video_id, expected in ((library.hd, ["480p", "720p"]), (library.full_hd, ["480p", "720p", "1080p"])):
         master = await client.get(f"/api/video/{video_id}/index.m3u8")
         assert master.status_code == 200
+        head = await client.head(f"/api/video/{video_id}/index.m3u8")
+        assert head.status_code == 200 and head.content == b""
+        assert int(head.headers["content-length"]) == len(master.content)  # what the GET sends
         assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
         entries = re.findall(r"#EXT-X-STREAM-INF:(.*)\n(.*)", master.text)
         uris = [LINK.fullmatch(uri) for _, uri in entries]

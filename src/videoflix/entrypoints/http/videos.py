@@ -65,10 +65,10 @@ def _master_response(container: Container, served: ServedFile, video_id: int, is
         text = container.stream_links.master_playlist(video_id, file.read(), time.time())
     headers = {"Cache-Control": PLAYLIST_CACHE, "X-Content-Type-Options": "nosniff"}
     body = text.encode()
-    response = ASGIResponse(body=b"" if is_head else body, media_type=MEDIA_TYPES[".m3u8"], headers=headers)
-    if is_head:
-        response.headers["Content-Length"] = str(len(body))  # what a GET would send
-    return response
+    # HEAD: no body, but the length a GET would send (Litestar's is_head_response would drop both headers).
+    return ASGIResponse(
+        body=b"" if is_head else body, content_length=len(body), media_type=MEDIA_TYPES[".m3u8"], headers=headers
+    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -78,34 +78,56 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _stream(scope: HTTPScope, send: Send, resolution: str | None, name: str) -> None:
-    """Auth (JWT, no database), then whitelist + strict name + symlink check, then the file (S19-S21)."""
-    state = scope.get("state", {})
+async def _stream(scope: HTTPScope, send: Send, resolution: str | None, name: str, signed: bool) -> None:
+    """Authorization (the access cookie: a JWT, no database; or a signed link), then whitelist + strict name +
+    symlink check, then the file (S19-S21)."""
+    request_id = scope.get("state", {}).get("request_id")
     if scope["method"] not in ("GET", "HEAD"):
-        await send_error(send, 405, STATUS_MESSAGES[405], state.get("request_id"), headers=[(b"allow", b"GET, HEAD")])
+        await send_error(send, 405, STATUS_MESSAGES[405], request_id, headers=[(b"allow", b"GET, HEAD")])
         return
     container: Container = scope["app"].state.container
-    try:
-        access_claims(container, _header(scope, b"cookie"))
-    except AuthenticationFailed:
-        await send_error(send, 401, NOT_LOGGED_IN, state.get("request_id"))
-        return
-    video_id = cast("int", scope["path_params"]["video_id"])  # Litestar parsed it: {video_id:int}
+    params = scope["path_params"]  # Litestar parsed them: {video_id:int}, {expires:int}
+    video_id = cast("int", params["video_id"])
+    if signed:
+        assert resolution is not None  # the link route always names one
+        expires = cast("int", params["expires"])
+        cache = _link_cache(container, expires, params["signature"], video_id, resolution, name)
+        if cache is None:
+            await send_error(send, 403, LINK_REFUSED, request_id)
+            return
+    else:
+        try:
+            access_claims(container, _header(scope, b"cookie"))
+        except AuthenticationFailed:
+            await send_error(send, 401, NOT_LOGGED_IN, request_id)
+            return
+        cache = SEGMENT_CACHE if name.endswith(".ts") else PLAYLIST_CACHE
     served = container.store.stream_file(video_id, resolution, name)
     if served is None:
-        await send_error(send, 404, NOT_FOUND, state.get("request_id"))
+        await send_error(send, 404, NOT_FOUND, request_id)
         return
     is_head = scope["method"] == "HEAD"
-    cache = SEGMENT_CACHE if name.endswith(".ts") else PLAYLIST_CACHE
     try:
         if resolution is None:
             response = _master_response(container, served, video_id, is_head)
         else:
             response = _file_response(served, cache, is_head)
     except OSError:  # removed between the check and the stat (a video deleted this instant)
-        await send_error(send, 404, NOT_FOUND, state.get("request_id"))
+        await send_error(send, 404, NOT_FOUND, request_id)
         return
     await response(scope, None, send)  # type: ignore[arg-type]
+
+
+def _link_cache(
+    container: Container, expires: int, signature: str, video_id: int, resolution: str, name: str
+) -> str | None:
+    """The Cache-Control of a file behind a valid signed link (shared caches, a CDN, may keep it until the link
+    expires, not a second longer), or None when the link is forged or expired."""
+    now = time.time()
+    if not container.stream_links.valid(expires, signature, video_id, resolution, now):
+        return None
+    remaining = int(expires - now)
+    return f"public, max-age={remaining if name.endswith('.ts') else min(LINK_PLAYLIST_MAX_AGE, remaining)}"
 
 
 class CatalogListing:
@@ -160,11 +182,11 @@ class _Stream(ASGIResponse):
     no guard or dependency injection (a benchmark in bench/streaming.py guards its speed), so it checks the access
     cookie itself, with the same function the ``viewer`` guard uses."""
 
-    def __init__(self, resolution: str | None, name: str) -> None:
-        self.resolution, self.name = resolution, name
+    def __init__(self, resolution: str | None, name: str, *, signed: bool = False) -> None:
+        self.resolution, self.name, self.signed = resolution, name, signed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _stream(cast("HTTPScope", scope), send, self.resolution, self.name)
+        await _stream(cast("HTTPScope", scope), send, self.resolution, self.name, self.signed)
 
 
 @route(
@@ -211,43 +233,6 @@ async def thumbnail(request: Request[Any, Any, Any], name: str, store: MediaStor
         raise NotFoundException(detail="Not found.") from None
 
 
-async def _linked(scope: HTTPScope, send: Send, link: tuple[int, str, int, str], name: str) -> None:
-    """A file behind a signed stream link: no cookie, the link is the authorization (docs/edge.md)."""
-    state = scope.get("state", {})
-    if scope["method"] not in ("GET", "HEAD"):
-        await send_error(send, 405, STATUS_MESSAGES[405], state.get("request_id"), headers=[(b"allow", b"GET, HEAD")])
-        return
-    container: Container = scope["app"].state.container
-    expires, signature, video_id, resolution = link
-    now = time.time()
-    if not container.stream_links.valid(expires, signature, video_id, resolution, now):
-        await send_error(send, 403, LINK_REFUSED, state.get("request_id"))
-        return
-    served = container.store.stream_file(video_id, resolution, name)
-    if served is None:
-        await send_error(send, 404, NOT_FOUND, state.get("request_id"))
-        return
-    # Shared caches (a CDN) may keep what a link serves until the link expires, not a second longer.
-    remaining = int(expires - now)
-    max_age = remaining if name.endswith(".ts") else min(LINK_PLAYLIST_MAX_AGE, remaining)
-    try:
-        response = _file_response(served, f"public, max-age={max_age}", is_head=scope["method"] == "HEAD")
-    except OSError:
-        await send_error(send, 404, NOT_FOUND, state.get("request_id"))
-        return
-    await response(scope, None, send)  # type: ignore[arg-type]
-
-
-class _Linked(ASGIResponse):
-    """Like ``_Stream``: a raw ASGI answer on a hot path."""
-
-    def __init__(self, link: tuple[int, str, int, str], name: str) -> None:
-        self.link, self.name = link, name
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _linked(cast("HTTPScope", scope), send, self.link, self.name)
-
-
 @route(
     StreamLinks.PREFIX + "/{expires:int}/{signature:str}/{video_id:int}/{resolution:str}/{name:str}",
     http_method=["GET", "HEAD"],
@@ -256,6 +241,6 @@ class _Linked(ASGIResponse):
     response_description=STREAM_DESCRIPTION,
     responses=errors(e400=NOT_FOUND_OR_BAD, e403=LINK_REFUSED, e404="No such video, or not ready, or no such file."),
 )
-async def linked_file(expires: int, signature: str, video_id: int, resolution: str, name: str) -> ASGIResponse:
+async def linked_file(resolution: str, name: str) -> ASGIResponse:
     """What the master playlist's signed links lead to: public, cacheable until the link expires."""
-    return _Linked((expires, signature, video_id, resolution), name)
+    return _Stream(resolution, name, signed=True)
