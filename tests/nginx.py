@@ -40,13 +40,8 @@ DEPLOY_NGINX = REPO / "deploy" / "nginx"
 NGINX_CONF = DEPLOY_NGINX / "videoflix.conf"
 INCLUDED = ("stream-headers.conf",)  # included by videoflix.conf, relative to the main config's folder
 NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")  # Debian's libnginx-mod-http-js
-NJS_ENVIRONMENT = (
-    "SECRET_KEY",
-    "SECRET_KEY_FILE",
-    "EDGE_REVOCATION_FILE",
-    "CORS_ALLOWED_ORIGINS",
-    "CSRF_TRUSTED_ORIGINS",
-)
+# What videoflix.js reads, as the production main config passes it to nginx's workers (one list: its `env` lines).
+NJS_ENVIRONMENT = tuple(re.findall(r"^env (\w+);", (DEPLOY_NGINX / "nginx.conf").read_text(encoding="utf-8"), re.M))
 PRODUCTION_MEDIA_ROOT = "/srv/videoflix/media/"
 _MARKER = re.compile(r"#\s*local:\s*(\w+)")
 MIME_TYPES = Path("/etc/nginx/mime.types")
